@@ -1,0 +1,207 @@
+//! The `tessera.toml` manifest: schema, parsing, validation and error messages.
+//!
+//! A manifest routes HTTP paths to WebAssembly components and sets each component's limits:
+//!
+//! ```toml
+//! [[route]]
+//! path = "/users/:id/..."
+//! component = "users"
+//! methods = ["GET", "POST"]
+//!
+//! [component.users]
+//! source = "users.wasm"
+//! [component.users.limits]
+//! memory = "64MiB"
+//! timeout = "5s"
+//! max_concurrency = 100
+//! ```
+//!
+//! [`Manifest::load`] reads and validates one; every problem it finds comes back as a
+//! [`Diagnostic`] that names the file, the key, the line and the fix.
+//!
+//! # Layout
+//! - `raw`: serde structs mirroring the TOML.
+//! - `validate`: from raw structs to the [`Manifest`] model, collecting diagnostics.
+//! - `route`: route path patterns.
+//! - `model`: the validated types.
+//! - `error`: [`Diagnostic`] and [`ManifestError`].
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod model;
+mod raw;
+mod route;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{Diagnostic, ManifestError};
+pub use model::{ComponentSpec, Limits, Manifest, Route};
+pub use route::{PatternError, RoutePattern, Segment};
+
+impl Manifest {
+    /// Reads and validates the manifest at `file`. Relative paths inside it are resolved
+    /// against the file's directory.
+    pub fn load(file: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            let problem = match e.kind() {
+                std::io::ErrorKind::NotFound => "the manifest file does not exist".to_string(),
+                _ => format!("the manifest cannot be read: {e}"),
+            };
+            ManifestError::single(Diagnostic::new(
+                file,
+                "",
+                problem,
+                "run in the directory that holds tessera.toml, or pass --manifest <file>",
+            ))
+        })?;
+        Self::parse(&text, file, &validate::manifest_dir(file))
+    }
+
+    /// Validates manifest text. `file` names the manifest in messages and `dir` is the
+    /// directory relative paths are resolved against.
+    pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Self, ManifestError> {
+        validate::parse(text, file, dir)
+    }
+
+    /// The component with this id.
+    pub fn component(&self, id: &str) -> Option<&ComponentSpec> {
+        self.components.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("users.wasm"), b"\0asm").unwrap();
+        Manifest::parse(text, Path::new("tessera.toml"), dir.path())
+    }
+
+    fn first_error(text: &str) -> Diagnostic {
+        parse(text).unwrap_err().diagnostics.remove(0)
+    }
+
+    const MINIMAL: &str = r#"
+[[route]]
+path = "/users/:id/..."
+component = "users"
+methods = ["GET", "POST"]
+
+[component.users]
+source = "users.wasm"
+[component.users.limits]
+memory = "64MiB"
+timeout = "5s"
+max_concurrency = 100
+"#;
+
+    #[test]
+    fn the_minimal_form_parses() {
+        let m = parse(MINIMAL).unwrap();
+        assert_eq!(m.routes.len(), 1);
+        let users = m.component("users").unwrap();
+        assert_eq!(users.limits.memory, 64 * 1024 * 1024);
+        assert_eq!(users.limits.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(users.limits.max_concurrency, 100);
+        assert!(users.source.ends_with("users.wasm"));
+        assert!(m.routes[0].allows(&http::Method::POST));
+        assert!(!m.routes[0].allows(&http::Method::DELETE));
+    }
+
+    #[test]
+    fn limits_default_when_absent() {
+        let m = parse(
+            "[[route]]\npath = \"/\"\ncomponent = \"users\"\n[component.users]\nsource = \"users.wasm\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.component("users").unwrap().limits, Limits::default());
+        assert!(m.routes[0].allows(&http::Method::PATCH));
+    }
+
+    #[test]
+    fn get_implies_head() {
+        let m = parse(&MINIMAL.replace("[\"GET\", \"POST\"]", "[\"GET\"]")).unwrap();
+        assert!(m.routes[0].allows(&http::Method::HEAD));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_a_suggestion() {
+        let d = first_error(&MINIMAL.replace("max_concurrency", "max_concurency"));
+        assert_eq!(d.key, "component.users.limits.max_concurency");
+        assert_eq!(d.problem, "unknown key");
+        assert_eq!(d.fix, "did you mean `max_concurrency`?");
+        assert_eq!(d.line, Some(12));
+    }
+
+    #[test]
+    fn all_semantic_errors_are_reported_in_line_order() {
+        let text = MINIMAL
+            .replace("\"64MiB\"", "\"64 megs\"")
+            .replace("\"5s\"", "\"soon\"")
+            .replace("component = \"users\"", "component = \"user\"");
+        let errors = parse(&text).unwrap_err().diagnostics;
+        let keys: Vec<_> = errors.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "route[0].component",
+                "component.users.limits.memory",
+                "component.users.limits.timeout"
+            ]
+        );
+        assert_eq!(errors[0].fix, "did you mean \"users\"?");
+    }
+
+    #[test]
+    fn duplicate_routes_conflict_unless_methods_are_disjoint() {
+        let twice = format!(
+            "{MINIMAL}\n[[route]]\npath = \"/users/:name/...\"\ncomponent = \"users\"\n"
+        );
+        let d = first_error(&twice);
+        assert_eq!(d.key, "route[1].path");
+        assert!(d.problem.contains("route[0]"), "{}", d.problem);
+
+        let disjoint = format!(
+            "{MINIMAL}\n[[route]]\npath = \"/users/:id/...\"\ncomponent = \"users\"\nmethods = [\"DELETE\"]\n"
+        );
+        assert_eq!(parse(&disjoint).unwrap().routes.len(), 2);
+    }
+
+    #[test]
+    fn missing_source_file_is_reported() {
+        let d = first_error(&MINIMAL.replace("users.wasm", "nope.wasm"));
+        assert_eq!(d.key, "component.users.source");
+        assert!(d.problem.ends_with("nope.wasm does not exist"), "{}", d.problem);
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let d = first_error("[[route]]\npath = \"/\ncomponent = 1\n");
+        assert!(d.problem.starts_with("this is not valid TOML"), "{}", d.problem);
+        assert_eq!(d.line, Some(2));
+    }
+
+    #[test]
+    fn wrong_types_say_what_was_expected() {
+        let d = first_error(&MINIMAL.replace("max_concurrency = 100", "max_concurrency = \"lots\""));
+        assert_eq!(d.key, "component.users.limits.max_concurrency");
+        assert!(d.problem.starts_with("wrong type"), "{}", d.problem);
+    }
+
+    #[test]
+    fn an_empty_manifest_has_no_routes() {
+        let d = first_error("");
+        assert_eq!(d.key, "route");
+    }
+
+    #[test]
+    fn load_names_a_missing_manifest() {
+        let err = Manifest::load(&PathBuf::from("/nonexistent/tessera.toml")).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,95 @@
+//! The validated manifest: what the host loads and serves.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::RoutePattern;
+
+/// A validated `tessera.toml`.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file, as the user named it (used in messages).
+    pub file: PathBuf,
+    /// The directory relative paths in the manifest are resolved against.
+    pub dir: PathBuf,
+    /// The routes, in file order.
+    pub routes: Vec<Route>,
+    /// The components, by id.
+    pub components: BTreeMap<String, ComponentSpec>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The 0-based position of the route in the file, for messages (`route[2]`).
+    pub index: usize,
+    /// The parsed path pattern.
+    pub pattern: RoutePattern,
+    /// The id of the component that serves it.
+    pub component: String,
+    /// The methods it accepts; `None` accepts every method.
+    pub methods: Option<Vec<http::Method>>,
+}
+
+impl Route {
+    /// Whether this route accepts `method`. A route that accepts GET also accepts HEAD.
+    pub fn allows(&self, method: &http::Method) -> bool {
+        match &self.methods {
+            None => true,
+            Some(methods) => {
+                methods.contains(method)
+                    || (*method == http::Method::HEAD && methods.contains(&http::Method::GET))
+            }
+        }
+    }
+}
+
+/// One `[component.<id>]`.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// The id (the table name).
+    pub id: String,
+    /// The `.wasm` file, resolved against the manifest's directory.
+    pub source: PathBuf,
+    /// The line of the `source` key, for messages about the file.
+    pub source_line: Option<usize>,
+    /// Per-instance limits.
+    pub limits: Limits,
+}
+
+/// Limits applied to every instance of a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory cap per instance, in bytes.
+    pub memory: u64,
+    /// Deadline per request.
+    pub timeout: Duration,
+    /// Instances at once; further requests get 503.
+    pub max_concurrency: u32,
+}
+
+impl Limits {
+    /// 128 MiB of linear memory per instance.
+    pub const DEFAULT_MEMORY: u64 = 128 * 1024 * 1024;
+    /// 30 seconds per request.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// 100 instances of one component at once.
+    pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
+    /// The largest memory a 32-bit WebAssembly memory can have: 4 GiB.
+    pub const MAX_MEMORY: u64 = 4 * 1024 * 1024 * 1024;
+    /// One WebAssembly page.
+    pub const MIN_MEMORY: u64 = 64 * 1024;
+    /// The longest deadline a route may ask for.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: Self::DEFAULT_MEMORY,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+        }
+    }
+}
