@@ -1,0 +1,181 @@
+//! Loading a component: read, check, compile (or take from the cache), link, pre-instantiate,
+//! and try one instance, all before the server binds its port.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera_manifest::{ComponentSpec, Limits};
+use tokio::sync::Semaphore;
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::{CacheOutcome, CompileCache, Host, LoadError};
+
+/// A component ready to serve: compiled, linked and pre-instantiated once, so each request
+/// only creates a store and an instance from the pool.
+pub struct HttpComponent {
+    pub(crate) id: Arc<str>,
+    pub(crate) pre: ProxyPre<Host>,
+    pub(crate) limits: Limits,
+    pub(crate) permits: Arc<Semaphore>,
+}
+
+impl HttpComponent {
+    /// The component's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Instances of it running now.
+    pub fn in_flight(&self) -> usize {
+        self.limits.max_concurrency as usize - self.permits.available_permits()
+    }
+}
+
+/// How a component was loaded, for the start-up report.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadReport {
+    /// Whether the machine code came from the cache.
+    pub cache: CacheOutcome,
+    /// Time spent compiling or reading the cache, linking and trying an instance.
+    pub elapsed: Duration,
+}
+
+/// Loads components onto one engine with one linker.
+#[derive(Clone)]
+pub struct ComponentLoader {
+    engine: Engine,
+    linker: Arc<Linker<Host>>,
+    cache: CompileCache,
+}
+
+impl ComponentLoader {
+    /// A loader whose linker provides WASI 0.2: `wasi:http` and everything `wasi:cli`
+    /// components import.
+    ///
+    /// The full WASI set is linked, not only the `wasi:http/proxy` world, because ordinary
+    /// toolchains (Rust binaries, wstd, componentize-py, jco) import `wasi:cli/environment`,
+    /// `wasi:filesystem` and the like even when a handler never calls them, and such
+    /// components run under Spin and `wasmtime serve -Scli`. What those imports can reach is
+    /// the sandbox's business: no directories are preopened, the environment is empty, and
+    /// every socket address is denied (see `Host`).
+    pub fn new(engine: Engine, cache: CompileCache) -> Result<Self, LoadError> {
+        let mut linker = Linker::new(&engine);
+        crate::host::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+        })
+    }
+
+    /// The engine components are loaded onto.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads one component. Compilation runs on a blocking thread; call several loads at once
+    /// to compile components in parallel.
+    pub async fn load(
+        &self,
+        spec: &ComponentSpec,
+    ) -> Result<(HttpComponent, LoadReport), LoadError> {
+        let started = Instant::now();
+        let path = spec.source.clone();
+        let this = self.clone();
+        let (pre, cache) = tokio::task::spawn_blocking(move || this.prepare(&path))
+            .await
+            .expect("loading a component does not panic")?;
+        let component = HttpComponent {
+            id: spec.id.as_str().into(),
+            pre,
+            limits: spec.limits,
+            permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
+        };
+        self.try_instance(&component, &spec.source).await?;
+        Ok((
+            component,
+            LoadReport {
+                cache,
+                elapsed: started.elapsed(),
+            },
+        ))
+    }
+
+    fn prepare(&self, path: &Path) -> Result<(ProxyPre<Host>, CacheOutcome), LoadError> {
+        let wasm = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !wasm.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm {
+                path: path.to_path_buf(),
+            });
+        }
+        if !wasmparser::Parser::is_component(&wasm) {
+            return Err(LoadError::CoreModule {
+                path: path.to_path_buf(),
+            });
+        }
+        let (component, cache) =
+            self.cache
+                .load(&self.engine, &wasm)
+                .map_err(|e| LoadError::Compile {
+                    path: path.to_path_buf(),
+                    reason: format!("{e:#}"),
+                })?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            let message = format!("{e:#}");
+            match message.split('`').nth(1) {
+                Some(import) if message.contains("matching implementation was not found") => {
+                    LoadError::MissingImport {
+                        path: path.to_path_buf(),
+                        import: import.to_string(),
+                    }
+                }
+                _ => LoadError::Compile {
+                    path: path.to_path_buf(),
+                    reason: message,
+                },
+            }
+        })?;
+        let pre = ProxyPre::new(instance_pre).map_err(|e| LoadError::NotHttp {
+            path: path.to_path_buf(),
+            reason: format!("{e:#}"),
+        })?;
+        Ok((pre, cache))
+    }
+
+    /// Creates and drops one instance, so a memory cap too small for the component's initial
+    /// memory fails at start-up instead of on every request.
+    async fn try_instance(&self, component: &HttpComponent, path: &Path) -> Result<(), LoadError> {
+        let mut store = Store::new(
+            &self.engine,
+            Host::new(component.id.clone(), component.limits.memory),
+        );
+        store.limiter(|host| &mut host.limiter);
+        store.set_epoch_deadline(u64::MAX);
+        component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| LoadError::Instantiate {
+                path: path.to_path_buf(),
+                reason: match store.data().limiter.refused {
+                    Some(wanted) => format!(
+                        "its initial memory needs {wanted} bytes, over the cap of {} bytes",
+                        component.limits.memory
+                    ),
+                    None => format!("{e:#}"),
+                },
+            })
+    }
+}

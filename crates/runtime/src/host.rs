@@ -1,0 +1,195 @@
+//! The host state each request's [`Store`](wasmtime::Store) carries: one resource table, one
+//! context per capability, and the limiter that enforces the memory cap.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::log::GuestLog;
+
+/// Store data for one request to one component.
+pub struct Host {
+    table: ResourceTable,
+    /// Built on first use: most HTTP handlers never touch wasi:cli, wasi:random or
+    /// wasi:clocks, and building a context (RNG seeding, clock and stdio objects) is a
+    /// measurable share of a small request.
+    wasi: Option<WasiCtx>,
+    http: WasiHttpCtx,
+    hooks: HttpHooks,
+    pub(crate) limiter: MemoryLimiter,
+    component: Arc<str>,
+}
+
+impl Host {
+    pub(crate) fn new(component: Arc<str>, memory_cap: u64) -> Self {
+        Self {
+            table: ResourceTable::new(),
+            wasi: None,
+            http: WasiHttpCtx::new(),
+            hooks: HttpHooks {
+                component: component.clone(),
+            },
+            limiter: MemoryLimiter::new(memory_cap),
+            component,
+        }
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let component = &self.component;
+        let ctx = self.wasi.get_or_insert_with(|| {
+            WasiCtx::builder()
+                .stdout(GuestLog::stdout(component.clone()))
+                .stderr(GuestLog::stderr(component.clone()))
+                .build()
+        });
+        WasiCtxView {
+            ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Links WASI 0.2 and `wasi:http` for [`Host`].
+///
+/// `wasmtime_wasi` reaches the resource table of `wasi:io` through [`WasiView::ctx`], which
+/// would build the lazily-created WASI context on the first stream write of every request;
+/// `wasi:io` is linked again here (shadowing it) with a getter that borrows only the table.
+pub(crate) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    use wasmtime_wasi_io::bindings::wasi::io::{error, poll, streams};
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    linker.allow_shadowing(true);
+    error::add_to_linker::<Host, TableOnly>(linker, |host| &mut host.table)?;
+    poll::add_to_linker::<Host, TableOnly>(linker, |host| &mut host.table)?;
+    streams::add_to_linker::<Host, TableOnly>(linker, |host| &mut host.table)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// `wasi:io` needs nothing but the resource table.
+struct TableOnly;
+
+impl HasData for TableOnly {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// How `wasi:http` behaves for guests.
+struct HttpHooks {
+    component: Arc<str>,
+}
+
+impl WasiHttpHooks for HttpHooks {
+    // The default goes through `forbidden_header_filter`, which allocates an `Arc` for every
+    // header of every request; the list is fixed, so check it directly.
+    fn is_forbidden_header(&mut self, name: &HeaderName) -> bool {
+        wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
+    // Outbound HTTP is a capability the manifest grants; with no grant every request is
+    // refused with an error the guest can handle.
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                )>,
+            > + Send,
+    > {
+        tracing::warn!(
+            component = %self.component,
+            uri = %request.uri(),
+            "outbound HTTP refused: the component has no allowed_outbound_hosts grant"
+        );
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+
+    fn p2_error_from_hyper(&mut self, err: &hyper::Error) -> ErrorCode {
+        tracing::debug!(component = %self.component, "HTTP error: {err}");
+        ErrorCode::HttpProtocolError
+    }
+}
+
+/// Enforces a component's memory cap across all linear memories of an instance, and remembers
+/// a refused growth so a later trap can be explained.
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+    used: usize,
+    /// The total an instance asked for when growth was refused.
+    pub(crate) refused: Option<usize>,
+}
+
+/// Tables hold function references; no sane component needs more.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl MemoryLimiter {
+    fn new(cap: u64) -> Self {
+        Self {
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            used: 0,
+            refused: None,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.used - current.min(self.used) + desired;
+        if total > self.cap {
+            self.refused = Some(total);
+            return Ok(false);
+        }
+        self.used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_counts_every_memory_of_an_instance() {
+        let mut limiter = MemoryLimiter::new(100);
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+        assert!(!limiter.memory_growing(30, 50, None).unwrap());
+        assert_eq!(limiter.refused, Some(110));
+        assert!(limiter.memory_growing(60, 70, None).unwrap());
+    }
+}

@@ -1,0 +1,251 @@
+//! Serving one request: a fresh store and instance, the `wasi:http/incoming-handler` call, and
+//! a response body that keeps driving the guest while it streams.
+//!
+//! No task is spawned per request. The guest's call is a future that the request's own task
+//! polls: first until the guest sets its response, then from inside the response body, so a
+//! guest that writes its body after sending the head keeps running exactly as long as the
+//! client reads. (`wasmtime serve` spawns a task per request; here that would cost a
+//! scheduler round trip and an allocation on every request.)
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use tokio::sync::oneshot;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::{Host, HttpComponent, InvokeError};
+
+type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
+
+enum Head {
+    Sent(Result<Result<http::Response<HyperOutgoingBody>, ErrorCode>, oneshot::error::RecvError>),
+    Finished(Result<(), InvokeError>),
+}
+
+impl HttpComponent {
+    /// Serves `request` with a fresh instance of this component.
+    ///
+    /// Returns once the guest has sent its response head; the body streams from the guest as
+    /// it is polled. Errors before the head are returned; errors after it end the body with
+    /// an error (and are logged), so a client never mistakes a truncated body for a whole one.
+    pub async fn handle<B>(
+        &self,
+        request: http::Request<B>,
+    ) -> Result<http::Response<GuestBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
+            InvokeError::Busy {
+                component: self.id.to_string(),
+                limit: self.limits.max_concurrency,
+            }
+        })?;
+
+        let mut store = Store::new(
+            self.pre.engine(),
+            Host::new(self.id.clone(), self.limits.memory),
+        );
+        store.limiter(|host| &mut host.limiter);
+        // Yield to the scheduler at every epoch tick, so a guest computing for a long time
+        // does not hold a worker thread; the deadline itself is the timer below.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
+
+        let (sender, mut receiver) = oneshot::channel();
+        let (request, outparam) = {
+            let mut http = store.data_mut().http();
+            let request = http
+                .new_incoming_request(Scheme::Http, request)
+                .map_err(|e| InvokeError::BadRequest {
+                    component: self.id.to_string(),
+                    reason: format!("{e:#}"),
+                })?;
+            let outparam = http
+                .new_response_outparam(sender)
+                .expect("a fresh resource table has room for one entry");
+            (request, outparam)
+        };
+
+        let pre = self.pre.clone();
+        let component = self.id.clone();
+        let limits = self.limits;
+        let mut task: GuestTask = Box::pin(async move {
+            let _permit = permit;
+            let call = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, request, outparam)
+                    .await
+            };
+            let outcome = tokio::time::timeout(limits.timeout, call).await;
+            match outcome {
+                Ok(Ok(())) => Ok(()),
+                Err(_) => Err(InvokeError::Timeout {
+                    component: component.to_string(),
+                    timeout: limits.timeout,
+                }),
+                Ok(Err(error)) => Err(match store.data().limiter.refused {
+                    Some(wanted) => InvokeError::MemoryCap {
+                        component: component.to_string(),
+                        cap: limits.memory,
+                        wanted: wanted as u64,
+                    },
+                    None => InvokeError::Trap {
+                        component: component.to_string(),
+                        reason: describe_trap(&error),
+                    },
+                }),
+            }
+        });
+
+        // Poll the guest before the channel: the response usually arrives during that poll,
+        // and looking second saves a wake-up.
+        let head = poll_fn(|cx| {
+            if let Poll::Ready(result) = task.as_mut().poll(cx) {
+                return Poll::Ready(Head::Finished(result));
+            }
+            match Pin::new(&mut receiver).poll(cx) {
+                Poll::Ready(sent) => Poll::Ready(Head::Sent(sent)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+
+        let (response, task) = match head {
+            Head::Finished(Err(error)) => return Err(error),
+            Head::Finished(Ok(())) => match receiver.try_recv() {
+                Ok(response) => (response, None),
+                Err(_) => return Err(self.no_response()),
+            },
+            Head::Sent(Ok(response)) => (response, Some(task)),
+            // The guest dropped its response-outparam without setting it: let it finish to
+            // learn whether it crashed.
+            Head::Sent(Err(_)) => {
+                task.await?;
+                return Err(self.no_response());
+            }
+        };
+        match response {
+            Ok(response) => Ok(response.map(|inner| GuestBody {
+                inner,
+                task,
+                failure: None,
+            })),
+            Err(code) => Err(InvokeError::GuestError {
+                component: self.id.to_string(),
+                code: format!("{code:?}"),
+            }),
+        }
+    }
+
+    fn no_response(&self) -> InvokeError {
+        InvokeError::NoResponse {
+            component: self.id.to_string(),
+        }
+    }
+}
+
+/// A trap, said in one line with the guest's backtrace when Wasmtime recorded one.
+fn describe_trap(error: &wasmtime::Error) -> String {
+    let mut text = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    if let Some(trace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames: Vec<String> = trace
+            .frames()
+            .iter()
+            .take(8)
+            .map(|frame| {
+                frame
+                    .func_name()
+                    .map_or_else(|| format!("func[{}]", frame.func_index()), str::to_string)
+            })
+            .collect();
+        if !frames.is_empty() {
+            text.push_str(" at ");
+            text.push_str(&frames.join(" <- "));
+        }
+    }
+    text
+}
+
+/// A response body produced by a guest. While the guest is still running it is polled here,
+/// so it can keep writing; it is cancelled if the body is dropped (the client went away).
+pub struct GuestBody {
+    inner: HyperOutgoingBody,
+    task: Option<GuestTask>,
+    failure: Option<InvokeError>,
+}
+
+/// Why a guest's response body ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The guest failed while writing the body.
+    #[error(transparent)]
+    Guest(InvokeError),
+    /// The body stream itself failed.
+    #[error("response body failed: {0:?}")]
+    Stream(wasmtime_wasi_http::Error),
+}
+
+impl Body for GuestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        if let Some(task) = &mut this.task {
+            if let Poll::Ready(result) = task.as_mut().poll(cx) {
+                this.task = None;
+                if let Err(error) = result {
+                    tracing::error!(component = error.component(), "response body cut short: {error}");
+                    this.failure = Some(error);
+                }
+            }
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(error) = this.failure.take() {
+                    return Poll::Ready(Some(Err(BodyError::Guest(error))));
+                }
+                if let Some(task) = this.task.take() {
+                    // The guest finished its body but keeps running (work after the
+                    // response): let it finish on its own, within its deadline.
+                    tokio::spawn(async move {
+                        if let Err(error) = task.await {
+                            tracing::error!(component = error.component(), "after its response: {error}");
+                        }
+                    });
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(BodyError::Stream))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl std::fmt::Debug for GuestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestBody")
+            .field("running", &self.task.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,29 @@
+//! Tessera's WebAssembly runtime: the Wasmtime engine, the compile cache, loading components,
+//! and serving one request with a fresh, limited instance.
+//!
+//! # Layout
+//! - `engine`: engine configuration (pooling allocator, epochs) and the epoch ticker.
+//! - `cache`: the on-disk compile cache.
+//! - `component`: loading and checking a component at start-up.
+//! - `invoke`: the per-request path and the streaming response body.
+//! - `host`: the store data: WASI contexts, hooks and the memory limiter.
+//! - `log`: guest stdout and stderr as log events.
+//! - `error`: load and request errors.
+
+mod cache;
+mod component;
+mod engine;
+mod error;
+mod host;
+mod invoke;
+mod log;
+
+pub use cache::{CacheOutcome, CompileCache};
+pub use component::{ComponentLoader, HttpComponent, LoadReport};
+pub use engine::{EngineSettings, EpochTicker, new_engine};
+pub use error::{InvokeError, LoadError};
+pub use host::Host;
+pub use invoke::{BodyError, GuestBody};
+pub use wasmtime::Engine;
+/// The error type request bodies handed to a guest must convert into.
+pub use wasmtime_wasi_http::Error as HttpError;
