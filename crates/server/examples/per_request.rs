@@ -1,0 +1,62 @@
+//! Measures the host's CPU cost per request without a network: builds the app from a
+//! manifest and serves synthetic requests in a loop on one thread.
+//!
+//! `cargo run --release -p tessera-server --example per_request -- examples/hello/tessera.toml 200000`
+//! Under callgrind, pass a small count: the instruction count per request is what matters.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http_body_util::{BodyExt, Empty};
+use tessera_manifest::Manifest;
+use tessera_runtime::{CompileCache, ComponentLoader, EngineSettings, new_engine};
+use tessera_server::App;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let manifest = PathBuf::from(args.next().expect("usage: per_request <manifest> [count]"));
+    let count: usize = args.next().map_or(100_000, |n| n.parse().expect("a count"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let manifest = Manifest::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
+        // A small pool: callgrind cannot reserve address space for a thousand 4 GiB memories.
+        let max_instances = std::env::var("MAX_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+        let settings = EngineSettings { max_instances, ..EngineSettings::default() };
+        let engine = new_engine(&settings).unwrap();
+        let cache = CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
+        let loader = ComponentLoader::new(engine, cache).unwrap();
+        let (app, _) = App::load(&manifest, &loader).await.unwrap_or_else(|e| panic!("{e}"));
+        let app = Arc::new(app);
+        let host = http::HeaderValue::from_static("127.0.0.1:3000");
+        let serve = |app: Arc<App>| {
+            let host = host.clone();
+            async move {
+                let request = http::Request::get("/")
+                    .header("host", "127.0.0.1:3000")
+                    .header("user-agent", "per_request")
+                    .body(Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                let response = app.handle(request, &host).await;
+                assert!(response.status().is_success(), "{:?}", response.status());
+                response.into_body().collect().await.unwrap().to_bytes().len()
+            }
+        };
+        for _ in 0..1000.min(count) {
+            serve(app.clone()).await;
+        }
+        let started = Instant::now();
+        for _ in 0..count {
+            serve(app.clone()).await;
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{count} requests in {:.2?}: {:.2} µs per request",
+            elapsed,
+            elapsed.as_secs_f64() * 1e6 / count as f64
+        );
+    });
+}

@@ -1,0 +1,148 @@
+//! An application: the manifest's routes, bound to loaded components.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue};
+use tessera_manifest::{Diagnostic, Manifest, ManifestError};
+use tessera_runtime::{ComponentLoader, HttpComponent, LoadReport};
+use tokio::task::JoinSet;
+
+use crate::Router;
+use crate::rejection::RequestIds;
+
+/// Request headers through which the host tells a guest how its route matched. Client
+/// requests never carry headers with this prefix: the host removes them first.
+pub const RESERVED_HEADER_PREFIX: &str = "tessera-";
+/// The route pattern that matched, as written in the manifest.
+pub const ROUTE_HEADER: &str = "tessera-route";
+/// For a `/...` route, the rest of the path after the matched segments.
+pub const PATH_REST_HEADER: &str = "tessera-path-rest";
+/// Prefix of one header per `:name` parameter: `tessera-param-<name>` (lower case).
+pub const PARAM_HEADER_PREFIX: &str = "tessera-param-";
+
+/// What a route resolves to.
+pub(crate) struct RouteTarget {
+    pub(crate) component: Arc<HttpComponent>,
+    pub(crate) route: HeaderValue,
+    /// One header name per parameter, in path order; built here so requests allocate none.
+    pub(crate) param_headers: Vec<HeaderName>,
+    pub(crate) wildcard: bool,
+}
+
+/// A loaded application, ready to serve.
+pub struct App {
+    pub(crate) router: Router<RouteTarget>,
+    pub(crate) components: BTreeMap<String, Arc<HttpComponent>>,
+    pub(crate) request_ids: RequestIds,
+    pub(crate) access_log: bool,
+}
+
+impl App {
+    /// Loads every component of `manifest` (in parallel) and builds the router. Every
+    /// component that fails is reported, each as a diagnostic on its `source` key.
+    pub async fn load(
+        manifest: &Manifest,
+        loader: &ComponentLoader,
+    ) -> Result<(Self, Vec<(String, LoadReport)>), ManifestError> {
+        let mut loads = JoinSet::new();
+        for spec in manifest.components.values() {
+            let loader = loader.clone();
+            let spec = spec.clone();
+            loads.spawn(async move {
+                let result = loader.load(&spec).await;
+                (spec, result)
+            });
+        }
+        let mut components = BTreeMap::new();
+        let mut reports = Vec::new();
+        let mut diagnostics = Vec::new();
+        while let Some(joined) = loads.join_next().await {
+            let (spec, result) = joined.expect("loading a component does not panic");
+            match result {
+                Ok((component, report)) => {
+                    reports.push((spec.id.clone(), report));
+                    components.insert(spec.id.clone(), Arc::new(component));
+                }
+                Err(error) => diagnostics.push(
+                    Diagnostic::new(
+                        &manifest.file,
+                        format!("component.{}.source", spec.id),
+                        error.to_string(),
+                        error.fix(),
+                    )
+                    .at_line(spec.source_line),
+                ),
+            }
+        }
+        if !diagnostics.is_empty() {
+            diagnostics.sort_by_key(|d| d.line);
+            return Err(ManifestError { diagnostics });
+        }
+        reports.sort_by(|a, b| a.0.cmp(&b.0));
+        let app = Self::from_components(manifest, components).map_err(ManifestError::single)?;
+        Ok((app, reports))
+    }
+
+    /// Builds the router over already-loaded components.
+    pub fn from_components(
+        manifest: &Manifest,
+        components: BTreeMap<String, Arc<HttpComponent>>,
+    ) -> Result<Self, Diagnostic> {
+        let mut router = Router::new();
+        for route in &manifest.routes {
+            let key = format!("route[{}]", route.index);
+            let component = components
+                .get(&route.component)
+                .expect("the manifest checked that routed components exist")
+                .clone();
+            let route_header = HeaderValue::from_str(&route.pattern.raw)
+                .expect("route patterns are visible ASCII");
+            let param_headers = route
+                .pattern
+                .params()
+                .map(|name| {
+                    HeaderName::try_from(format!(
+                        "{PARAM_HEADER_PREFIX}{}",
+                        name.to_ascii_lowercase()
+                    ))
+                    .expect("parameter names are letters, digits and `_`")
+                })
+                .collect();
+            let target = RouteTarget {
+                component,
+                route: route_header,
+                param_headers,
+                wildcard: route.pattern.wildcard,
+            };
+            router
+                .insert(&route.pattern, route.methods.clone(), target)
+                .map_err(|e| {
+                    Diagnostic::new(
+                        &manifest.file,
+                        format!("{key}.path"),
+                        e.to_string(),
+                        "split the route, or pass values in the query or body",
+                    )
+                })?;
+        }
+        Ok(Self {
+            router,
+            components,
+            request_ids: RequestIds::new(),
+            access_log: false,
+        })
+    }
+
+    /// Logs one line per request (method, path, status, component, time to response head).
+    #[must_use]
+    pub fn with_access_log(mut self, enabled: bool) -> Self {
+        self.access_log = enabled;
+        self
+    }
+
+    /// The loaded components, by id.
+    pub fn components(&self) -> &BTreeMap<String, Arc<HttpComponent>> {
+        &self.components
+    }
+}

@@ -1,0 +1,57 @@
+//! The response body type: a guest's streaming body, or a small body the host wrote itself.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use tessera_runtime::{BodyError, GuestBody};
+
+/// Every response the server sends has this body. An enum rather than a boxed body, so the
+/// request path allocates nothing for it.
+#[derive(Debug)]
+pub enum ResponseBody {
+    /// Streamed from a guest.
+    Guest(GuestBody),
+    /// Written by the host (errors, rejections).
+    Host(Full<Bytes>),
+}
+
+impl ResponseBody {
+    /// A host-written body.
+    pub fn host(bytes: impl Into<Bytes>) -> Self {
+        Self::Host(Full::new(bytes.into()))
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            Self::Guest(body) => Pin::new(body).poll_frame(cx),
+            Self::Host(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Guest(body) => body.is_end_stream(),
+            Self::Host(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Guest(body) => body.size_hint(),
+            Self::Host(body) => body.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Tessera's HTTP server: routes requests to components and serves them over HTTP/1.1 and
+//! HTTP/2, with graceful shutdown.
+//!
+//! # Layout
+//! - `app`: an [`App`]: routes bound to loaded components.
+//! - `router`: the method + path [`Router`].
+//! - `service`: the per-request path.
+//! - `rejection`: host-side failures and their status codes, in one table.
+//! - `body`: the response body type.
+//! - `serve`: the accept loop ([`Server`]).
+//! - `shutdown`: what stops the server ([`Shutdown`]).
+
+#![forbid(unsafe_code)]
+
+mod app;
+mod body;
+mod rejection;
+pub mod router;
+mod serve;
+mod service;
+mod shutdown;
+
+pub use app::{App, PARAM_HEADER_PREFIX, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
+pub use body::ResponseBody;
+pub use rejection::Rejection;
+pub use router::Router;
+pub use serve::Server;
+pub use shutdown::{DEFAULT_GRACE, Shutdown};
