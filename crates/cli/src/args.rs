@@ -1,0 +1,62 @@
+//! Command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tessera: serve web backends built from WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest and every component, then serve the application.
+    Up(UpArgs),
+    /// Check the manifest and every component (compile, link, try an instance); serve nothing.
+    Check(AppArgs),
+}
+
+/// Which application, and how to load it.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// The application manifest.
+    #[arg(long, short, default_value = "tessera.toml", env = "TESSERA_MANIFEST")]
+    pub manifest: PathBuf,
+
+    /// Where compiled components are cached [default: $XDG_CACHE_HOME/tessera or
+    /// ~/.cache/tessera; env TESSERA_CACHE_DIR].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every component afresh and cache nothing.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+
+    /// Instances that may exist at once across all components (the instance pool's size).
+    #[arg(long, default_value_t = 1000, env = "TESSERA_MAX_INSTANCES")]
+    pub max_instances: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, short, default_value = "127.0.0.1:3000", env = "TESSERA_LISTEN")]
+    pub listen: SocketAddr,
+
+    /// How long in-flight requests may run on after SIGINT or SIGTERM.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log one line per request at info level (target tessera::access).
+    #[arg(long, env = "TESSERA_ACCESS_LOG")]
+    pub access_log: bool,
+}

@@ -1,0 +1,81 @@
+//! Loading an application: manifest, engine, components. Shared by `check` and `up`.
+
+use std::time::Duration;
+
+use tessera_manifest::{Manifest, ManifestError};
+use tessera_runtime::{CacheOutcome, CompileCache, ComponentLoader, EngineSettings, new_engine};
+use tessera_server::App;
+
+use crate::args::AppArgs;
+
+/// A loaded application and the engine it runs on.
+pub struct Loaded {
+    pub manifest: Manifest,
+    pub app: App,
+    pub loader: ComponentLoader,
+}
+
+/// Loads the manifest and every component. On failure the problems have been printed and
+/// `None` is returned.
+pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
+    let manifest = match Manifest::load(&args.manifest) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            report(&error);
+            return Ok(None);
+        }
+    };
+    let settings = EngineSettings {
+        max_instances: args.max_instances,
+        ..EngineSettings::default()
+    };
+    let engine = new_engine(&settings)?;
+    let cache = if args.no_cache {
+        CompileCache::disabled()
+    } else {
+        match args.cache_dir.clone().or_else(CompileCache::default_dir) {
+            Some(dir) => CompileCache::new(dir),
+            None => CompileCache::disabled(),
+        }
+    };
+    let loader = ComponentLoader::new(engine, cache)?;
+    match App::load(&manifest, &loader).await {
+        Ok((app, reports)) => {
+            for (id, report) in reports {
+                let how = match report.cache {
+                    CacheOutcome::Hit => "loaded from the compile cache",
+                    CacheOutcome::Compiled => "compiled and cached",
+                    CacheOutcome::CompiledUncached => "compiled (not cached)",
+                };
+                tracing::info!("component {id}: {how} in {}", millis(report.elapsed));
+            }
+            Ok(Some(Loaded {
+                manifest,
+                app,
+                loader,
+            }))
+        }
+        Err(error) => {
+            report(&error);
+            Ok(None)
+        }
+    }
+}
+
+fn report(error: &ManifestError) {
+    eprintln!("{error}");
+    let count = error.diagnostics.len();
+    let file = error
+        .diagnostics
+        .first()
+        .map(|d| d.file.display().to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "{file}: {count} error{}; nothing was started",
+        if count == 1 { "" } else { "s" }
+    );
+}
+
+fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}

@@ -1,0 +1,17 @@
+//! The subcommands.
+
+mod check;
+mod load;
+mod up;
+
+use std::process::ExitCode;
+
+use crate::args::Command;
+
+/// Runs one subcommand.
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Up(args) => up::run(args).await,
+        Command::Check(args) => check::run(&args).await,
+    }
+}

@@ -1,0 +1,37 @@
+//! The `tessera` command. Parses flags and hands over to the library crates.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// mimalloc instead of the system allocator: every request allocates a store, resource
+/// tables, header maps and channels across worker threads, and glibc's malloc costs several
+/// microseconds more per request there (bench/instructions.sh and the load benchmark show it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let args = args::Cli::parse();
+    logging::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tessera-worker")
+        .build()
+        .expect("a Tokio runtime starts unless the process is out of resources");
+    let result = runtime.block_on(commands::run(args.command));
+    // Guest instances still running in detached tasks must not hold up the exit.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
