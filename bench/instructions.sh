@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Instructions the host spends per request, counted by callgrind (stable on a noisy machine).
+# Runs the in-process per_request harness twice (N and 2N requests) and divides the
+# difference by N, so start-up and warm-up cancel out.
+#
+#   bench/instructions.sh [manifest] [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+manifest=${1:-examples/hello/tessera.toml}
+n=${2:-2000}
+unset RUST_BACKTRACE
+cargo build --release -q -p tessera-server --example per_request
+bin=target/release/examples/per_request
+out=$(mktemp -d)
+"$bin" "$manifest" 10 >/dev/null  # fills the compile cache, so both runs below load from it
+for count in "$n" "$((2 * n))"; do
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$count" "$bin" "$manifest" "$count" \
+    >/dev/null 2>&1
+done
+total() { callgrind_annotate "$1" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
+a=$(total "$out/cg.$n")
+b=$(total "$out/cg.$((2 * n))")
+echo "instructions per request: $(( (b - a) / n ))  (callgrind, $manifest)"
+echo "profile: $out/cg.$((2 * n))"
