@@ -30,7 +30,10 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3001".into());
     let listener = TcpListener::bind(&addr).await?;
-    eprintln!("native-hello listening on http://{}", listener.local_addr()?);
+    eprintln!(
+        "native-hello listening on http://{}",
+        listener.local_addr()?
+    );
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;

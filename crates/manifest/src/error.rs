@@ -143,6 +143,9 @@ mod tests {
     fn display_names_file_line_key_and_fix() {
         let d = Diagnostic::new(Path::new("app.toml"), "route[0].path", "bad", "do this")
             .at_line(Some(3));
-        assert_eq!(d.to_string(), "app.toml:3: `route[0].path`: bad\n  fix: do this");
+        assert_eq!(
+            d.to_string(),
+            "app.toml:3: `route[0].path`: bad\n  fix: do this"
+        );
     }
 }

@@ -159,9 +159,8 @@ max_concurrency = 100
 
     #[test]
     fn duplicate_routes_conflict_unless_methods_are_disjoint() {
-        let twice = format!(
-            "{MINIMAL}\n[[route]]\npath = \"/users/:name/...\"\ncomponent = \"users\"\n"
-        );
+        let twice =
+            format!("{MINIMAL}\n[[route]]\npath = \"/users/:name/...\"\ncomponent = \"users\"\n");
         let d = first_error(&twice);
         assert_eq!(d.key, "route[1].path");
         assert!(d.problem.contains("route[0]"), "{}", d.problem);
@@ -176,19 +175,28 @@ max_concurrency = 100
     fn missing_source_file_is_reported() {
         let d = first_error(&MINIMAL.replace("users.wasm", "nope.wasm"));
         assert_eq!(d.key, "component.users.source");
-        assert!(d.problem.ends_with("nope.wasm does not exist"), "{}", d.problem);
+        assert!(
+            d.problem.ends_with("nope.wasm does not exist"),
+            "{}",
+            d.problem
+        );
     }
 
     #[test]
     fn syntax_errors_carry_a_line() {
         let d = first_error("[[route]]\npath = \"/\ncomponent = 1\n");
-        assert!(d.problem.starts_with("this is not valid TOML"), "{}", d.problem);
+        assert!(
+            d.problem.starts_with("this is not valid TOML"),
+            "{}",
+            d.problem
+        );
         assert_eq!(d.line, Some(2));
     }
 
     #[test]
     fn wrong_types_say_what_was_expected() {
-        let d = first_error(&MINIMAL.replace("max_concurrency = 100", "max_concurrency = \"lots\""));
+        let d =
+            first_error(&MINIMAL.replace("max_concurrency = 100", "max_concurrency = \"lots\""));
         assert_eq!(d.key, "component.users.limits.max_concurrency");
         assert!(d.problem.starts_with("wrong type"), "{}", d.problem);
     }

@@ -62,7 +62,9 @@ impl RoutePattern {
                 format!("write it as \"/{raw}\""),
             ));
         };
-        if let Some(bad) = raw.chars().find(|c| matches!(c, '?' | '#') || !c.is_ascii_graphic())
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| matches!(c, '?' | '#') || !c.is_ascii_graphic())
         {
             return Err(error(
                 format!("route path \"{raw}\" contains {bad:?}"),
@@ -193,7 +195,10 @@ mod tests {
         let a = RoutePattern::parse("/users/:id").unwrap();
         let b = RoutePattern::parse("/users/:name").unwrap();
         assert_eq!(a.shape(), b.shape());
-        assert_ne!(a.shape(), RoutePattern::parse("/users/:id/...").unwrap().shape());
+        assert_ne!(
+            a.shape(),
+            RoutePattern::parse("/users/:id/...").unwrap().shape()
+        );
     }
 
     #[test]
@@ -212,7 +217,10 @@ mod tests {
             "/{id}",
             "/café",
         ] {
-            assert!(RoutePattern::parse(bad).is_err(), "{bad} should be rejected");
+            assert!(
+                RoutePattern::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

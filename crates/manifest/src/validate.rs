@@ -77,7 +77,9 @@ pub(crate) fn parse(text: &str, file: &Path, dir: &Path) -> Result<Manifest, Man
             components,
         })
     } else {
-        checker.diagnostics.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
+        checker
+            .diagnostics
+            .sort_by_key(|d| d.line.unwrap_or(usize::MAX));
         Err(ManifestError {
             diagnostics: checker.diagnostics,
         })
@@ -334,9 +336,9 @@ fn check_route(
         let line = checker.line(&raw.component);
         let fix = match did_you_mean(component, component_ids.iter().copied()) {
             Some(close) => format!("did you mean \"{close}\"?"),
-            None if component_ids.is_empty() => format!(
-                "declare it: [component.{component}] with source = \"<file>.wasm\""
-            ),
+            None if component_ids.is_empty() => {
+                format!("declare it: [component.{component}] with source = \"<file>.wasm\"")
+            }
             None => format!(
                 "declare [component.{component}], or use one of: {}",
                 component_ids.join(", ")
@@ -350,7 +352,7 @@ fn check_route(
         );
     }
 
-    let methods = raw.methods.as_ref().and_then(|methods| {
+    let methods = raw.methods.as_ref().map(|methods| {
         let mut parsed: Vec<http::Method> = Vec::new();
         if methods.get_ref().is_empty() {
             let line = checker.line(methods);
@@ -380,7 +382,7 @@ fn check_route(
                 }
             }
         }
-        Some(parsed)
+        parsed
     });
 
     if checker.diagnostics.len() != before {

@@ -108,7 +108,11 @@ struct Sha256Hasher(Sha256);
 impl Hasher for Sha256Hasher {
     fn finish(&self) -> u64 {
         let digest = self.0.clone().finalize();
-        u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+        u64::from_le_bytes(
+            digest[..8]
+                .try_into()
+                .expect("a SHA-256 digest has 32 bytes"),
+        )
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -170,7 +174,11 @@ mod tests {
         let engine = engine();
         let wasm = component_bytes();
         cache.load(&engine, &wasm).unwrap();
-        let entry = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap();
+        let entry = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
         std::fs::write(entry.path(), b"garbage").unwrap();
         let (_, outcome) = cache.load(&engine, &wasm).unwrap();
         assert_eq!(outcome, CacheOutcome::Compiled);

@@ -97,7 +97,9 @@ impl EpochTicker {
                     }
                 }
             })
-            .expect("spawning a thread at start-up only fails when the process is out of resources");
+            .expect(
+                "spawning a thread at start-up only fails when the process is out of resources",
+            );
         Self {
             stop,
             thread: Some(thread),

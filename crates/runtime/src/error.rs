@@ -126,7 +126,9 @@ pub enum InvokeError {
     },
     /// The guest tried to grow its memory past the cap and then failed.
     #[error(
-        "component \"{component}\" exceeded its memory cap of {cap} bytes (it asked for {wanted})"
+        "component \"{component}\" exceeded its memory cap of {} (it asked for {})",
+        bytesize::ByteSize(*cap).display().iec(),
+        bytesize::ByteSize(*wanted).display().iec()
     )]
     MemoryCap {
         /// The component id.

@@ -42,12 +42,14 @@ impl HttpComponent {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
-            InvokeError::Busy {
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| InvokeError::Busy {
                 component: self.id.to_string(),
                 limit: self.limits.max_concurrency,
-            }
-        })?;
+            })?;
 
         let mut store = Store::new(
             self.pre.engine(),
@@ -166,9 +168,11 @@ fn describe_trap(error: &wasmtime::Error) -> String {
             .iter()
             .take(8)
             .map(|frame| {
-                frame
-                    .func_name()
-                    .map_or_else(|| format!("func[{}]", frame.func_index()), str::to_string)
+                frame.func_name().map_or_else(
+                    || format!("func[{}]", frame.func_index()),
+                    // `{:#}` leaves out the hash suffix of Rust symbols.
+                    |name| format!("{:#}", rustc_demangle::demangle(name)),
+                )
             })
             .collect();
         if !frames.is_empty() {
@@ -207,13 +211,16 @@ impl Body for GuestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        if let Some(task) = &mut this.task {
-            if let Poll::Ready(result) = task.as_mut().poll(cx) {
-                this.task = None;
-                if let Err(error) = result {
-                    tracing::error!(component = error.component(), "response body cut short: {error}");
-                    this.failure = Some(error);
-                }
+        if let Some(task) = &mut this.task
+            && let Poll::Ready(result) = task.as_mut().poll(cx)
+        {
+            this.task = None;
+            if let Err(error) = result {
+                tracing::error!(
+                    component = error.component(),
+                    "response body cut short: {error}"
+                );
+                this.failure = Some(error);
             }
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
@@ -226,7 +233,10 @@ impl Body for GuestBody {
                     // response): let it finish on its own, within its deadline.
                     tokio::spawn(async move {
                         if let Err(error) = task.await {
-                            tracing::error!(component = error.component(), "after its response: {error}");
+                            tracing::error!(
+                                component = error.component(),
+                                "after its response: {error}"
+                            );
                         }
                     });
                 }

@@ -62,7 +62,10 @@ impl GuestLog {
     }
 
     fn write_bytes(&self, mut bytes: &[u8]) {
-        let mut partial = self.partial.lock().expect("no code panics while holding it");
+        let mut partial = self
+            .partial
+            .lock()
+            .expect("no code panics while holding it");
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
             partial.extend_from_slice(&bytes[..end]);
             self.emit(&partial);
@@ -126,7 +129,11 @@ impl Pollable for GuestLog {
 }
 
 impl AsyncWrite for GuestLog {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.write_bytes(buf);
         Poll::Ready(Ok(buf.len()))
     }

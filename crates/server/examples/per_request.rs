@@ -20,16 +20,28 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let manifest = PathBuf::from(args.next().expect("usage: per_request <manifest> [count]"));
     let count: usize = args.next().map_or(100_000, |n| n.parse().expect("a count"));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let manifest = Manifest::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
         // A small pool: callgrind cannot reserve address space for a thousand 4 GiB memories.
-        let max_instances = std::env::var("MAX_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-        let settings = EngineSettings { max_instances, ..EngineSettings::default() };
+        let max_instances = std::env::var("MAX_INSTANCES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8);
+        let settings = EngineSettings {
+            max_instances,
+            ..EngineSettings::default()
+        };
         let engine = new_engine(&settings).unwrap();
-        let cache = CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
+        let cache =
+            CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
         let loader = ComponentLoader::new(engine, cache).unwrap();
-        let (app, _) = App::load(&manifest, &loader).await.unwrap_or_else(|e| panic!("{e}"));
+        let (app, _) = App::load(&manifest, &loader)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let app = Arc::new(app);
         let host = http::HeaderValue::from_static("127.0.0.1:3000");
         let serve = |app: Arc<App>| {
@@ -42,7 +54,13 @@ fn main() {
                     .unwrap();
                 let response = app.handle(request, &host).await;
                 assert!(response.status().is_success(), "{:?}", response.status());
-                response.into_body().collect().await.unwrap().to_bytes().len()
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .unwrap()
+                    .to_bytes()
+                    .len()
             }
         };
         for _ in 0..1000.min(count) {

@@ -198,17 +198,17 @@ impl<'p, T> Search<'_, 'p, T> {
         }
         let end = path[start..].find('/').map_or(path.len(), |i| start + i);
         let segment = &path[start..end];
-        if let Some((_, child)) = node.statics.iter().find(|(s, _)| **s == *segment) {
-            if let Some(found) = self.find(child, end, depth) {
-                return Some(found);
-            }
+        if let Some((_, child)) = node.statics.iter().find(|(s, _)| **s == *segment)
+            && let Some(found) = self.find(child, end, depth)
+        {
+            return Some(found);
         }
-        if let Some(child) = &node.param {
-            if depth < MAX_PARAMS {
-                self.params[depth] = segment;
-                if let Some(found) = self.find(child, end, depth + 1) {
-                    return Some(found);
-                }
+        if let Some(child) = &node.param
+            && depth < MAX_PARAMS
+        {
+            self.params[depth] = segment;
+            if let Some(found) = self.find(child, end, depth + 1) {
+                return Some(found);
             }
         }
         self.pick(&node.wildcard).map(|id| (id, Some(&path[at..])))
@@ -219,7 +219,10 @@ impl<'p, T> Search<'_, 'p, T> {
     fn pick(&mut self, ids: &[usize]) -> Option<usize> {
         let routes = &self.router.routes;
         match self.method {
-            Some(method) => ids.iter().copied().find(|&id| allows(&routes[id].methods, method)),
+            Some(method) => ids
+                .iter()
+                .copied()
+                .find(|&id| allows(&routes[id].methods, method)),
             None => {
                 for &id in ids {
                     for method in routes[id].methods.iter().flatten() {
@@ -268,7 +271,11 @@ mod tests {
 
     #[test]
     fn exact_beats_param_beats_wildcard() {
-        let r = router(&[("/users/...", None), ("/users/:id", None), ("/users/me", None)]);
+        let r = router(&[
+            ("/users/...", None),
+            ("/users/:id", None),
+            ("/users/me", None),
+        ]);
         assert_eq!(hit(&r, "/users/me"), "r2");
         assert_eq!(hit(&r, "/users/42"), "r1");
         assert_eq!(hit(&r, "/users/42/posts"), "r0");
@@ -290,13 +297,18 @@ mod tests {
         let r = router(&[("/a/:x/c", None), ("/a/b/d", None)]);
         assert_eq!(hit(&r, "/a/b/c"), "r0");
         assert_eq!(hit(&r, "/a/b/d"), "r1");
-        assert_eq!(r.at(&Method::GET, "/a/b/e").unwrap_err(), RouteError::NotFound);
+        assert_eq!(
+            r.at(&Method::GET, "/a/b/e").unwrap_err(),
+            RouteError::NotFound
+        );
     }
 
     #[test]
     fn params_and_rest_are_captured_raw() {
         let r = router(&[("/users/:id/files/:name/...", None)]);
-        let m = r.at(&Method::GET, "/users/a%20b/files/x.txt/deep/er").unwrap();
+        let m = r
+            .at(&Method::GET, "/users/a%20b/files/x.txt/deep/er")
+            .unwrap();
         assert_eq!(
             m.params().collect::<Vec<_>>(),
             [("id", "a%20b"), ("name", "x.txt")]

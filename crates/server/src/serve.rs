@@ -109,10 +109,7 @@ impl Server {
         drop(listener);
         let open = graceful.count();
         if open > 0 {
-            tracing::info!(
-                "waiting up to {}s for {open} open connection(s) to finish",
-                grace.as_secs()
-            );
+            tracing::info!("waiting up to {grace:?} for {open} open connection(s) to finish");
         }
         tokio::select! {
             () = graceful.shutdown() => {
@@ -120,7 +117,7 @@ impl Server {
                 true
             }
             () = tokio::time::sleep(grace) => {
-                tracing::warn!("in-flight requests did not finish within {}s; stopping anyway", grace.as_secs());
+                tracing::warn!("in-flight requests did not finish within {grace:?}; stopping anyway");
                 false
             }
         }

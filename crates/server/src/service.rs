@@ -44,10 +44,10 @@ impl App {
                 headers.insert(name.clone(), value);
             }
         }
-        if target.wildcard {
-            if let Some(Ok(rest)) = matched.rest.map(HeaderValue::from_str) {
-                headers.insert(PATH_REST_HEADER, rest);
-            }
+        if target.wildcard
+            && let Some(Ok(rest)) = matched.rest.map(HeaderValue::from_str)
+        {
+            headers.insert(PATH_REST_HEADER, rest);
         }
         if parts.uri.authority().is_none() && !headers.contains_key(HOST) {
             headers.insert(HOST, host.clone());

@@ -19,7 +19,10 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
     fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
         let headers = Fields::from_list(&[
             ("content-type".into(), b"text/plain; charset=utf-8".to_vec()),
-            ("content-length".into(), GREETING.len().to_string().into_bytes()),
+            (
+                "content-length".into(),
+                GREETING.len().to_string().into_bytes(),
+            ),
         ])
         .expect("these headers are valid");
         let response = OutgoingResponse::new(headers);

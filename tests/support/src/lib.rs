@@ -1,1 +1,388 @@
-//! placeholder until written
+//! Support for Tessera's end-to-end tests: the guest components (built by `build.rs`), a real
+//! `tessera` server process on a free loopback port, and an HTTP/1.1 and HTTP/2 client that
+//! keeps what tests look at (status, headers, body, trailers).
+
+use std::convert::Infallible;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+/// The directory the guest components are built into.
+pub const GUEST_DIR: &str = env!("TESSERA_GUEST_DIR");
+/// The workspace root.
+pub const WORKSPACE_ROOT: &str = env!("TESSERA_WORKSPACE_ROOT");
+
+/// The path of a built guest component, e.g. `guest("wasi_echo")`.
+pub fn guest(file_stem: &str) -> PathBuf {
+    let path = Path::new(GUEST_DIR).join(format!("{file_stem}.wasm"));
+    assert!(path.exists(), "guest {} was not built", path.display());
+    path
+}
+
+/// A compile cache shared by the tests of one build, so that each component is compiled once
+/// rather than once per test.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(WORKSPACE_ROOT).join("target/test-compile-cache")
+}
+
+/// A directory holding one test's `tessera.toml`; deleted when dropped.
+pub struct AppDir {
+    dir: tempfile::TempDir,
+}
+
+impl AppDir {
+    /// Writes `manifest` as `tessera.toml` in a fresh directory.
+    pub fn new(manifest: &str) -> Self {
+        let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+        std::fs::write(dir.path().join("tessera.toml"), manifest)
+            .expect("cannot write the manifest");
+        Self { dir }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The manifest's path.
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.path().join("tessera.toml")
+    }
+}
+
+/// A `[component.<id>]` section serving a built guest, for building manifests in tests.
+pub fn component_section(id: &str, file_stem: &str, extra: &str) -> String {
+    format!(
+        "[component.{id}]\nsource = {:?}\n{extra}\n",
+        guest(file_stem).display().to_string()
+    )
+}
+
+/// A running `tessera up`; killed when dropped.
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+/// How to start a [`Server`].
+pub struct ServerOptions {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cache_dir: PathBuf,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            args: Vec::new(),
+            env: Vec::new(),
+            cache_dir: shared_cache_dir(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Adds command-line arguments after `tessera up`.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the server.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Uses this compile cache directory instead of the shared one.
+    pub fn cache_dir(mut self, dir: &Path) -> Self {
+        self.cache_dir = dir.to_path_buf();
+        self
+    }
+}
+
+impl Server {
+    /// Starts `tessera up --manifest <manifest>` on a free loopback port and waits until it
+    /// serves. `bin` is the tessera binary (`env!("CARGO_BIN_EXE_tessera")`).
+    pub fn start(bin: &str, manifest: &Path) -> Self {
+        Self::start_with(bin, manifest, ServerOptions::default())
+    }
+
+    /// [`Server::start`] with options.
+    pub fn start_with(bin: &str, manifest: &Path, options: ServerOptions) -> Self {
+        let mut command = Command::new(bin);
+        command
+            .arg("up")
+            .arg("--manifest")
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(options.cache_dir)
+            .args(options.args)
+            .env("TESSERA_LOG", "info")
+            .env_remove("TESSERA_LISTEN")
+            .env_remove("TESSERA_MANIFEST")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in options.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("cannot start tessera");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let log = log.clone();
+            move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(addr) = line.split("serving http://").nth(1) {
+                        let _ = addr_tx.send(addr.trim().parse::<SocketAddr>());
+                    }
+                    let mut log = log.lock().expect("log lock");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        match addr_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Ok(addr)) => Self { child, addr, log },
+            outcome => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "tessera did not start ({outcome:?}); its log:\n{}",
+                    log.lock().expect("log lock")
+                );
+            }
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits up to `timeout` for a log line containing every one of `needles`; returns the line.
+    pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self
+                .log()
+                .lines()
+                .find(|line| needles.iter().all(|n| line.contains(n)))
+                .map(str::to_string);
+            if found.is_some() || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (e.g. "TERM") to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("cannot wait for tessera") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's resident set size, in bytes (from /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("cannot read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+            * 1024
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request body as the client sends it.
+pub type ClientBody = BoxBody<Bytes, Infallible>;
+
+/// An empty body.
+pub fn empty() -> ClientBody {
+    Full::new(Bytes::new()).boxed()
+}
+
+/// A body of these bytes, sent at once.
+pub fn full(bytes: impl Into<Bytes>) -> ClientBody {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A body sent as `chunks` chunks of `chunk_size` bytes of [`pattern`], then `trailers` if any.
+pub fn streamed(chunks: usize, chunk_size: usize, trailers: Option<HeaderMap>) -> ClientBody {
+    let chunk = Bytes::from(pattern(chunk_size));
+    let data = (0..chunks).map(move |_| Ok(Frame::data(chunk.clone())));
+    let trailers = trailers.map(|t| Ok(Frame::trailers(t)));
+    StreamBody::new(futures_util::stream::iter(data.chain(trailers))).boxed()
+}
+
+/// The byte pattern the test guests stream: byte `i` is `i % 65536 % 251`.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i % 65536) % 251) as u8).collect()
+}
+
+/// A response with its whole body and trailers.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The trailers, if the response had any.
+    pub trailers: Option<HeaderMap>,
+    /// The HTTP version of the response.
+    pub version: http::Version,
+}
+
+impl Reply {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Reads a response to its end.
+pub async fn collect(response: Response<Incoming>) -> Result<Reply, hyper::Error> {
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await?;
+    let trailers = collected.trailers().cloned();
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: collected.to_bytes(),
+        trailers,
+        version: parts.version,
+    })
+}
+
+/// One client connection, HTTP/1.1 (keep-alive) or HTTP/2 over cleartext with prior knowledge.
+pub enum Client {
+    /// HTTP/1.1.
+    Http1(hyper::client::conn::http1::SendRequest<ClientBody>),
+    /// HTTP/2 (h2c).
+    Http2(hyper::client::conn::http2::SendRequest<ClientBody>),
+}
+
+impl Client {
+    /// Opens an HTTP/1.1 connection.
+    pub async fn http1(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("cannot connect");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("HTTP/1.1 handshake");
+        tokio::spawn(connection);
+        Self::Http1(sender)
+    }
+
+    /// Opens an HTTP/2 connection with prior knowledge.
+    pub async fn http2(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("cannot connect");
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("HTTP/2 handshake");
+        tokio::spawn(connection);
+        Self::Http2(sender)
+    }
+
+    /// Sends a request; the response head.
+    pub async fn send(
+        &mut self,
+        request: Request<ClientBody>,
+    ) -> Result<Response<Incoming>, hyper::Error> {
+        match self {
+            Self::Http1(sender) => {
+                sender.ready().await?;
+                sender.send_request(request).await
+            }
+            Self::Http2(sender) => {
+                sender.ready().await?;
+                sender.send_request(request).await
+            }
+        }
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn fetch(&mut self, request: Request<ClientBody>) -> Reply {
+        let response = self.send(request).await.expect("request failed");
+        collect(response).await.expect("response body failed")
+    }
+
+    /// `GET path`, whole response.
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.fetch(request("GET", path).body(empty()).expect("valid request"))
+            .await
+    }
+}
+
+/// A request builder with the method and path (and `Host: localhost`).
+pub fn request(method: &str, path: &str) -> http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+}
+
+/// `GET path` on a new HTTP/1.1 connection.
+pub async fn get(addr: SocketAddr, path: &str) -> Reply {
+    Client::http1(addr).await.get(path).await
+}

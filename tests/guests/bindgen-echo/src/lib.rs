@@ -35,7 +35,9 @@ fn query_arg(path: &str, name: &str) -> Option<u64> {
 fn write_all(stream: &OutputStream, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         let n = bytes.len().min(4096);
-        stream.blocking_write_and_flush(&bytes[..n]).expect("client reads");
+        stream
+            .blocking_write_and_flush(&bytes[..n])
+            .expect("client reads");
         bytes = &bytes[n..];
     }
 }
@@ -126,7 +128,10 @@ impl Guest for Component {
                 OutgoingBody::finish(outgoing, None).expect("finish");
             }
             "trailers" => {
-                let response = OutgoingResponse::new(Fields::new());
+                // HTTP/1.1 carries only trailers that the head announces.
+                let headers = Fields::from_list(&[("trailer".into(), b"x-trailer".to_vec())])
+                    .expect("valid header");
+                let response = OutgoingResponse::new(headers);
                 let outgoing = response.body().expect("body");
                 ResponseOutparam::set(out, Ok(response));
                 {
@@ -137,7 +142,12 @@ impl Guest for Component {
                     .expect("valid trailer");
                 OutgoingBody::finish(outgoing, Some(trailers)).expect("finish");
             }
-            _ => respond(out, 404, Vec::new(), format!("no command {command:?}\n").as_bytes()),
+            _ => respond(
+                out,
+                404,
+                Vec::new(),
+                format!("no command {command:?}\n").as_bytes(),
+            ),
         }
     }
 }
@@ -160,7 +170,9 @@ fn echo(request: IncomingRequest, out: ResponseOutparam) {
             match input.blocking_read(64 * 1024) {
                 Ok(chunk) => write_all(&output, &chunk),
                 Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => panic!("read failed: {}", e.to_debug_string()),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    panic!("read failed: {}", e.to_debug_string())
+                }
             }
         }
     }

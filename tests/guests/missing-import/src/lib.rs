@@ -17,7 +17,7 @@ wit_bindgen::generate!({
 });
 
 use exports::wasi::http::incoming_handler::Guest;
-use wasi::http::types::{IncomingRequest, OutgoingResponse, ResponseOutparam, Fields};
+use wasi::http::types::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
 struct Component;
 

@@ -23,7 +23,7 @@
 use std::io::Write as _;
 
 use wasi::http::types::{
-    Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
     ResponseOutparam, Scheme,
 };
 
@@ -55,6 +55,21 @@ fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &
     stream.write_all(body).expect("client reads");
     drop(stream);
     OutgoingBody::finish(outgoing, None).expect("finish");
+}
+
+fn method_text(method: Method) -> String {
+    match method {
+        Method::Get => "GET".into(),
+        Method::Head => "HEAD".into(),
+        Method::Post => "POST".into(),
+        Method::Put => "PUT".into(),
+        Method::Delete => "DELETE".into(),
+        Method::Connect => "CONNECT".into(),
+        Method::Options => "OPTIONS".into(),
+        Method::Trace => "TRACE".into(),
+        Method::Patch => "PATCH".into(),
+        Method::Other(other) => other,
+    }
 }
 
 fn scheme_text(scheme: Option<Scheme>) -> String {
@@ -95,13 +110,18 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
                     .collect();
                 let info = serde_json::json!({
                     "toolchain": "wasi",
-                    "method": format!("{:?}", request.method()),
+                    "method": method_text(request.method()),
                     "path_with_query": path,
                     "scheme": scheme_text(request.scheme()),
                     "authority": request.authority(),
                     "headers": headers,
                 });
-                respond(out, 200, &[("content-type", "application/json")], info.to_string().as_bytes());
+                respond(
+                    out,
+                    200,
+                    &[("content-type", "application/json")],
+                    info.to_string().as_bytes(),
+                );
             }
             "echo" => echo(request, out),
             "status" => {
@@ -125,11 +145,16 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
                 OutgoingBody::finish(body, None).expect("finish");
             }
             "trailers" => {
-                let response = OutgoingResponse::new(Fields::new());
+                // HTTP/1.1 carries only trailers that the head announces.
+                let headers = Fields::from_list(&[("trailer".into(), b"x-trailer".to_vec())])
+                    .expect("valid header");
+                let response = OutgoingResponse::new(headers);
                 let body = response.body().expect("body");
                 ResponseOutparam::set(out, Ok(response));
                 let mut stream = body.write().expect("stream");
-                stream.write_all(b"body before trailers\n").expect("client reads");
+                stream
+                    .write_all(b"body before trailers\n")
+                    .expect("client reads");
                 drop(stream);
                 let trailers = Fields::from_list(&[("x-trailer".into(), b"done".to_vec())])
                     .expect("valid trailer");
@@ -147,7 +172,11 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
             }
             "outbound" => {
                 let request = OutgoingRequest::new(Fields::new());
-                request.set_authority(Some("example.com")).expect("authority");
+                request.set_scheme(Some(&Scheme::Http)).expect("scheme");
+                request
+                    .set_authority(Some("example.com"))
+                    .expect("authority");
+                request.set_path_with_query(Some("/")).expect("path");
                 let outcome = match wasi::http::outgoing_handler::handle(request, None) {
                     Err(code) => format!("refused: {code:?}"),
                     Ok(future) => {
@@ -186,9 +215,16 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
                 let mut stream = body.write().expect("stream");
                 stream.write_all(b"partial ").expect("client reads");
                 stream.flush().expect("flush");
+                // Yield, so the host sends the head before the trap.
+                wasi::clocks::monotonic_clock::subscribe_duration(100_000_000).block();
                 std::process::abort();
             }
-            _ => respond(out, 404, &[], format!("no command {command:?}\n").as_bytes()),
+            _ => respond(
+                out,
+                404,
+                &[],
+                format!("no command {command:?}\n").as_bytes(),
+            ),
         }
     }
 }

@@ -35,7 +35,12 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             let headers: Vec<(String, String)> = request
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             let info = serde_json::json!({
                 "toolchain": "wstd",
@@ -66,7 +71,10 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         }
         "stream" => {
             let total = query_arg(&request, "bytes").unwrap_or(0) as usize;
-            let chunk: Bytes = (0..65536u32).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+            let chunk: Bytes = (0..65536u32)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<_>>()
+                .into();
             let chunks = stream::unfold(0usize, move |sent| {
                 let chunk = chunk.clone();
                 async move {
@@ -85,7 +93,10 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
                 Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"body before trailers\n"))),
                 Ok(Frame::trailers(trailers)),
             ]);
-            Ok(Response::new(Body::from_http_body(StreamBody::new(frames))))
+            // HTTP/1.1 carries only trailers that the head announces.
+            Ok(Response::builder()
+                .header("trailer", "x-trailer")
+                .body(Body::from_http_body(StreamBody::new(frames)))?)
         }
         _ => Ok(Response::builder()
             .status(StatusCode::NOT_FOUND)

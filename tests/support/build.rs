@@ -1,0 +1,89 @@
+//! Builds the Wasm guests the end-to-end tests serve: the test guests under `tests/guests` and
+//! `examples/hello`, for wasm32-wasip2, in release mode, into `target/wasm`.
+//!
+//! A nested cargo with its own target directory: it never waits on the host build's lock, and
+//! cargo's own freshness check rebuilds only guests whose sources changed (a no-op run takes
+//! well under a second).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GUESTS: &[&str] = &[
+    "wasi-echo",
+    "wstd-echo",
+    "bindgen-echo",
+    "not-http",
+    "missing-import",
+    "hello",
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .ancestors()
+        .nth(2)
+        .expect("tests/support sits two levels below the workspace root")
+        .to_path_buf();
+    for watched in [
+        "tests/guests",
+        "examples/hello/src",
+        "examples/hello/Cargo.toml",
+        "wit",
+        "Cargo.lock",
+    ] {
+        println!("cargo::rerun-if-changed={}", root.join(watched).display());
+    }
+
+    let target_dir = root.join("target/wasm");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    for guest in GUESTS {
+        command.args(["-p", guest]);
+    }
+    // The outer build's settings are for the host; none of them may leak into the guest build.
+    for var in [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+    ] {
+        command.env_remove(var);
+    }
+    let output = command
+        .output()
+        .expect("cannot run cargo to build the test guests");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nfix: rustup target add wasm32-wasip2 (scripts/test.sh does this)"
+            } else {
+                ""
+            };
+        panic!("building the test guests failed:\n{stderr}{hint}");
+    }
+    println!(
+        "cargo::rustc-env=TESSERA_GUEST_DIR={}",
+        target_dir.join("wasm32-wasip2/release").display()
+    );
+    println!("cargo::rustc-env=TESSERA_WORKSPACE_ROOT={}", display(&root));
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,68 @@
+//! `tessera check` against saved expected messages: every `tests/ui/<case>.toml` is checked
+//! and its output (stdout, then stderr) compared with `tests/ui/<case>.err`.
+//!
+//! After an intended change to a message, `TESSERA_BLESS=1 cargo test --test ui` rewrites the
+//! `.err` files; review the diff before committing it.
+
+use std::path::Path;
+use std::process::Command;
+
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+
+#[test]
+fn check_messages_match_the_saved_ones() {
+    let root = Path::new(tessera_test_support::WORKSPACE_ROOT);
+    let bless = std::env::var_os("TESSERA_BLESS").is_some();
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/ui"))
+        .expect("tests/ui")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "expected the UI cases in tests/ui");
+    // The guests the cases refer to are built by the support crate; make sure they exist.
+    tessera_test_support::guest("not_http");
+
+    let mut failures = Vec::new();
+    for case in &cases {
+        let relative = case.strip_prefix(root).expect("under the root");
+        let output = Command::new(TESSERA)
+            .current_dir(root)
+            .args(["check", "--no-cache", "--manifest"])
+            .arg(relative)
+            .env("TESSERA_LOG", "off")
+            .output()
+            .expect("run tessera check");
+        let mut actual = String::from_utf8_lossy(&output.stdout).into_owned();
+        actual.push_str(&String::from_utf8_lossy(&output.stderr));
+        let expected_path = case.with_extension("err");
+        let name = relative.display();
+        let expect_ok = case
+            .file_stem()
+            .is_some_and(|s| s.to_string_lossy().starts_with("ok-"));
+        if output.status.success() != expect_ok {
+            failures.push(format!(
+                "{name}: exit status {} (expected {})\n{actual}",
+                output.status,
+                if expect_ok { "success" } else { "failure" }
+            ));
+        }
+        if bless {
+            std::fs::write(&expected_path, &actual).expect("write .err");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if actual != expected {
+            failures.push(format!(
+                "{name}: output differs from {}\n--- expected\n{expected}--- actual\n{actual}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed (TESSERA_BLESS=1 to accept):\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
