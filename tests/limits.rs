@@ -160,3 +160,26 @@ async fn outbound_http_is_refused_without_a_grant() {
     );
     assert_logged(&server, &["bad", "outbound"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_instance_pool_gets_503_not_500() {
+    let app = limits_app();
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        tessera_test_support::ServerOptions::default().args(["--max-instances", "1"]),
+    );
+    let addr = server.addr();
+    let slow = tokio::spawn(async move { get(addr, "/narrow/sleep?ms=1200").await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Another component, below its own cap, finds no slot in the server's pool.
+    let busy = get(addr, "/good/status?code=200").await;
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert_logged(
+        &server,
+        &["component \"good\"", "pool is full", "--max-instances"],
+    );
+    assert_eq!(slow.await.expect("task").status, 200);
+    assert_eq!(get(addr, "/good/status?code=200").await.status, 200);
+}

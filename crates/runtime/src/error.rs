@@ -108,6 +108,14 @@ pub enum InvokeError {
         /// Its `max_concurrency`.
         limit: u32,
     },
+    /// Every instance slot of the engine's pool is in use (`--max-instances`).
+    #[error(
+        "no instance slot free for component \"{component}\": the server's pool is full (raise --max-instances)"
+    )]
+    PoolFull {
+        /// The component id.
+        component: String,
+    },
     /// The request cannot be handed to a guest (for example, it has no authority).
     #[error("the request cannot be given to component \"{component}\": {reason}")]
     BadRequest {
@@ -167,6 +175,7 @@ impl InvokeError {
     pub fn component(&self) -> &str {
         match self {
             Self::Busy { component, .. }
+            | Self::PoolFull { component }
             | Self::BadRequest { component, .. }
             | Self::Timeout { component, .. }
             | Self::MemoryCap { component, .. }

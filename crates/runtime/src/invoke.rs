@@ -95,6 +95,14 @@ impl HttpComponent {
                     component: component.to_string(),
                     timeout: limits.timeout,
                 }),
+                // The engine's instance pool (shared by every component, sized by
+                // `--max-instances`) is full: as much a capacity problem as a component
+                // at its own cap, so the client is told to retry.
+                Ok(Err(error)) if error.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                    Err(InvokeError::PoolFull {
+                        component: component.to_string(),
+                    })
+                }
                 Ok(Err(error)) => Err(match store.data().limiter.refused {
                     Some(wanted) => InvokeError::MemoryCap {
                         component: component.to_string(),

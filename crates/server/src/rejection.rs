@@ -27,7 +27,9 @@ impl Rejection {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Invoke(error) => match error {
-                InvokeError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                InvokeError::Busy { .. } | InvokeError::PoolFull { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 InvokeError::BadRequest { .. } => StatusCode::BAD_REQUEST,
                 InvokeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
                 InvokeError::MemoryCap { .. }
@@ -45,7 +47,9 @@ impl Rejection {
             Self::NotFound => "no route matches this path".into(),
             Self::MethodNotAllowed(_) => "the route does not accept this method".into(),
             Self::Invoke(error) => match error {
-                InvokeError::Busy { .. } => "the component is at capacity; retry shortly".into(),
+                InvokeError::Busy { .. } | InvokeError::PoolFull { .. } => {
+                    "the component is at capacity; retry shortly".into()
+                }
                 InvokeError::BadRequest { reason, .. } => reason.clone(),
                 InvokeError::Timeout { .. } => "the component did not answer in time".into(),
                 _ => "the component failed".into(),
@@ -77,7 +81,7 @@ impl Rejection {
                     HeaderValue::from_str(&allow).expect("method names are valid header text"),
                 );
             }
-            Self::Invoke(InvokeError::Busy { .. }) => {
+            Self::Invoke(InvokeError::Busy { .. } | InvokeError::PoolFull { .. }) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

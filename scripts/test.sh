@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit tests, and the end-to-end tests that build the Wasm
+# guests and drive a real `tessera` server over HTTP. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Dependencies and the guests are built once and shared through target/; a second run only
+# rebuilds what changed.
+cargo fmt --all --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked
