@@ -10,3 +10,6 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# The Wasm guests (test guests and examples) are linted for their own target.
+cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
+  -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -- -D warnings

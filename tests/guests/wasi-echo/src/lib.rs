@@ -44,7 +44,7 @@ fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &
     let fields = Fields::new();
     for (name, value) in headers {
         fields
-            .append(&(*name).to_string(), &value.as_bytes().to_vec())
+            .append(name, value.as_bytes())
             .expect("test headers are valid");
     }
     let response = OutgoingResponse::new(fields);
@@ -232,7 +232,7 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
 fn echo(request: IncomingRequest, out: ResponseOutparam) {
     let content_type = request
         .headers()
-        .get(&"content-type".to_string())
+        .get("content-type")
         .into_iter()
         .next()
         .unwrap_or_else(|| b"application/octet-stream".to_vec());
