@@ -54,6 +54,7 @@ pub struct ComponentLoader {
     engine: Engine,
     linker: Arc<Linker<Host>>,
     cache: CompileCache,
+    trial: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ComponentLoader {
@@ -73,6 +74,7 @@ impl ComponentLoader {
             engine,
             linker: Arc::new(linker),
             cache,
+            trial: Arc::default(),
         })
     }
 
@@ -156,6 +158,9 @@ impl ComponentLoader {
     /// Creates and drops one instance, so a memory cap too small for the component's initial
     /// memory fails at start-up instead of on every request.
     async fn try_instance(&self, component: &HttpComponent, path: &Path) -> Result<(), LoadError> {
+        // One trial at a time: components load in parallel, and with a small pool
+        // (`--max-instances 1`) two trials at once would find it full.
+        let _one_at_a_time = self.trial.lock().await;
         let mut store = Store::new(
             &self.engine,
             Host::new(component.id.clone(), component.limits.memory),
