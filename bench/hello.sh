@@ -21,7 +21,9 @@ duration=${1:-10}
 unset RUST_BACKTRACE
 export TESSERA_LOG=warn
 
-command -v wrk >/dev/null || { sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y wrk; }
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y "$tool"; }
+done
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 tools=target/bench-tools
 if ! "$tools/bin/wasmtime" --version 2>/dev/null | grep -q '^wasmtime 48.0.8'; then

@@ -205,6 +205,19 @@ async fn large_bodies_stream_both_ways() {
     }
 }
 
+/// The reply carries the trailer `name: value`.
+fn assert_trailer(reply: &tessera_test_support::Reply, name: &str, value: &str, id: &str) {
+    let trailers = reply
+        .trailers
+        .as_ref()
+        .unwrap_or_else(|| panic!("{id}: no trailers"));
+    assert_eq!(
+        trailers.get(name).map(|v| v.as_bytes()),
+        Some(value.as_bytes()),
+        "{id}: trailer {name}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trailers_travel_over_http2_both_ways() {
     let app = echo_app();
@@ -214,14 +227,7 @@ async fn trailers_travel_over_http2_both_ways() {
         let reply = client.get(&format!("/{id}/trailers")).await;
         assert_eq!(reply.status, 200, "{id}");
         assert_eq!(reply.text(), "body before trailers\n", "{id}");
-        let trailers = reply
-            .trailers
-            .unwrap_or_else(|| panic!("{id}: no trailers"));
-        assert_eq!(
-            trailers.get("x-trailer").map(|v| v.as_bytes()),
-            Some(&b"done"[..]),
-            "{id}"
-        );
+        assert_trailer(&reply, "x-trailer", "done", id);
 
         let mut sent = HeaderMap::new();
         sent.insert("x-checksum", "abc123".parse().expect("header value"));
@@ -233,14 +239,7 @@ async fn trailers_travel_over_http2_both_ways() {
             )
             .await;
         assert_eq!(reply.body.len(), 3000, "{id}");
-        let trailers = reply
-            .trailers
-            .unwrap_or_else(|| panic!("{id}: echoed no trailers"));
-        assert_eq!(
-            trailers.get("x-checksum").map(|v| v.as_bytes()),
-            Some(&b"abc123"[..]),
-            "{id}"
-        );
+        assert_trailer(&reply, "x-checksum", "abc123", id);
     }
 }
 
@@ -259,14 +258,7 @@ async fn trailers_travel_over_http1_chunked_when_asked_for() {
             )
             .await;
         assert_eq!(reply.status, 200, "{id}");
-        let trailers = reply
-            .trailers
-            .unwrap_or_else(|| panic!("{id}: no trailers"));
-        assert_eq!(
-            trailers.get("x-trailer").map(|v| v.as_bytes()),
-            Some(&b"done"[..]),
-            "{id}"
-        );
+        assert_trailer(&reply, "x-trailer", "done", id);
     }
 }
 

@@ -125,7 +125,7 @@ pub enum InvokeError {
         reason: String,
     },
     /// The guest ran past its deadline.
-    #[error("component \"{component}\" did not finish within its {} deadline", humanize(*timeout))]
+    #[error("component \"{component}\" did not finish within its {} deadline", humantime::format_duration(*timeout))]
     Timeout {
         /// The component id.
         component: String,
@@ -183,13 +183,5 @@ impl InvokeError {
             | Self::NoResponse { component }
             | Self::GuestError { component, .. } => component,
         }
-    }
-}
-
-fn humanize(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
     }
 }
