@@ -38,6 +38,16 @@ pub struct AppArgs {
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
 
+    /// The runtime configuration: backends for key-value stores and SQL databases, and
+    /// secrets [default: the `default` store and database, embedded under the state dir].
+    #[arg(long, env = "TESSERA_RUNTIME_CONFIG")]
+    pub runtime_config: Option<PathBuf>,
+
+    /// Where embedded stores and databases keep their files [default: .tessera next to the
+    /// manifest, or the runtime configuration's state_dir].
+    #[arg(long, env = "TESSERA_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Instances that may exist at once across all components (the instance pool's size).
     #[arg(long, default_value_t = 1000, env = "TESSERA_MAX_INSTANCES")]
     pub max_instances: u32,

@@ -24,19 +24,30 @@
 //! - `validate`: from raw structs to the [`Manifest`] model, collecting diagnostics.
 //! - `route`: route path patterns.
 //! - `model`: the validated types.
+//! - `grants`: what a component may use (stores, databases, hosts, variables).
+//! - `runtime_config`: the backends behind stores and databases, and secrets.
+//! - `resolve`: grants checked against the runtime configuration, variables given values.
 //! - `error`: [`Diagnostic`] and [`ManifestError`].
 
 #![forbid(unsafe_code)]
 
 mod error;
+mod grants;
 mod model;
 mod raw;
+mod resolve;
 mod route;
+mod runtime_config;
 mod validate;
 
 use std::path::Path;
 
 pub use error::{Diagnostic, ManifestError};
+pub use grants::{Grants, HostPattern, Named, Variable, VariableSource, is_variable_name};
+pub use resolve::{ResolvedGrants, ResolvedVariable};
+pub use runtime_config::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_NAME, KvBackend, RuntimeConfig, SqlBackend,
+};
 pub use model::{ComponentSpec, Limits, Manifest, Route};
 pub use route::{PatternError, RoutePattern, Segment};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::RoutePattern;
+use crate::{Grants, RoutePattern};
 
 /// A validated `tessera.toml`.
 #[derive(Debug, Clone)]
@@ -56,6 +56,8 @@ pub struct ComponentSpec {
     pub source_line: Option<usize>,
     /// Per-instance limits.
     pub limits: Limits,
+    /// What it may use besides computing.
+    pub grants: Grants,
 }
 
 /// Limits applied to every instance of a component.

@@ -31,6 +31,14 @@ pub(crate) struct RawComponent {
     pub source: Spanned<String>,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub key_value_stores: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub sql_databases: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,8 @@ use toml::Spanned;
 
 use crate::error::{Diagnostic, Lines, ManifestError, did_you_mean};
 use crate::raw::{RawComponent, RawLimits, RawManifest, RawRoute};
-use crate::{ComponentSpec, Limits, Manifest, Route, RoutePattern};
+use crate::grants::{Named, Variable, VariableSource, is_variable_name};
+use crate::{ComponentSpec, Grants, HostPattern, Limits, Manifest, Route, RoutePattern};
 
 /// Collects diagnostics against one file.
 struct Checker<'a> {
@@ -37,7 +38,7 @@ impl Checker<'_> {
 /// Parses and validates manifest text. `file` is how messages name the file; `dir` is where
 /// relative paths point from.
 pub(crate) fn parse(text: &str, file: &Path, dir: &Path) -> Result<Manifest, ManifestError> {
-    let raw = parse_raw(text, file)?;
+    let raw: RawManifest = parse_raw(text, file)?;
     let mut checker = Checker {
         file,
         lines: Lines::new(text),
@@ -87,7 +88,10 @@ pub(crate) fn parse(text: &str, file: &Path, dir: &Path) -> Result<Manifest, Man
 }
 
 /// Deserializes the TOML, turning the first syntax or schema error into a diagnostic.
-fn parse_raw(text: &str, file: &Path) -> Result<RawManifest, ManifestError> {
+pub(crate) fn parse_raw<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<T, ManifestError> {
     let lines = Lines::new(text);
     let deserializer = toml::Deserializer::parse(text).map_err(|e| {
         ManifestError::single(
@@ -221,12 +225,83 @@ fn check_component(
         );
     }
     let limits = check_limits(checker, &key, &raw.limits);
+    let grants = check_grants(checker, &key, raw);
     (checker.diagnostics.len() == before).then(|| ComponentSpec {
         id: id.to_string(),
         source,
         source_line,
         limits,
+        grants,
     })
+}
+
+/// Checks the shape of a component's grants; whether stores and databases exist is checked
+/// against the runtime configuration by [`Manifest::resolve`].
+fn check_grants(checker: &mut Checker<'_>, component_key: &str, raw: &RawComponent) -> Grants {
+    let mut grants = Grants::default();
+    let names = |checker: &mut Checker<'_>, field: &str, list: &[Spanned<String>]| {
+        let mut named: Vec<Named> = Vec::new();
+        for name in list {
+            let line = checker.line(name);
+            if name.get_ref().is_empty() {
+                checker.report(
+                    format!("{component_key}.{field}"),
+                    line,
+                    "an empty name",
+                    "name a store or database, such as \"default\"",
+                );
+            } else if !named.iter().any(|n| n.name == *name.get_ref()) {
+                named.push(Named {
+                    name: name.get_ref().clone(),
+                    line,
+                });
+            }
+        }
+        named
+    };
+    grants.key_value_stores = names(checker, "key_value_stores", &raw.key_value_stores);
+    grants.sql_databases = names(checker, "sql_databases", &raw.sql_databases);
+    for host in &raw.allowed_outbound_hosts {
+        match HostPattern::parse(host.get_ref()) {
+            Ok(pattern) => grants.allowed_outbound_hosts.push(pattern),
+            Err(problem) => {
+                let line = checker.line(host);
+                checker.report(
+                    format!("{component_key}.allowed_outbound_hosts"),
+                    line,
+                    problem,
+                    "see \"Outbound HTTP\" in the README for the pattern syntax",
+                );
+            }
+        }
+    }
+    for (name, value) in &raw.variables {
+        let line = checker.line(value);
+        let key = format!("{component_key}.variables.{name}");
+        if !is_variable_name(name) {
+            checker.report(
+                &key,
+                line,
+                format!("\"{name}\" is not a valid variable name"),
+                "use lower-case letters, digits and `_`, starting with a letter",
+            );
+            continue;
+        }
+        match VariableSource::parse(value.get_ref()) {
+            Ok(source) => {
+                grants
+                    .variables
+                    .insert(name.clone(), Variable { source, line });
+            }
+            Err(problem) => checker.report(
+                &key,
+                line,
+                problem,
+                "write a literal value, or \"{{ secret.<name> }}\" for a secret",
+            ),
+        }
+    }
+    grants
 }
 
 fn check_limits(checker: &mut Checker<'_>, component_key: &str, raw: &RawLimits) -> Limits {

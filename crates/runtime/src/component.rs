@@ -11,7 +11,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::{CacheOutcome, CompileCache, Host, LoadError};
+use crate::{CacheOutcome, Capabilities, CompileCache, Host, LoadError};
 
 /// A component ready to serve: compiled, linked and pre-instantiated once, so each request
 /// only creates a store and an instance from the pool.
@@ -20,6 +20,7 @@ pub struct HttpComponent {
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) limits: Limits,
     pub(crate) permits: Arc<Semaphore>,
+    pub(crate) caps: Arc<Capabilities>,
 }
 
 impl HttpComponent {
@@ -88,6 +89,7 @@ impl ComponentLoader {
     pub async fn load(
         &self,
         spec: &ComponentSpec,
+        caps: Arc<Capabilities>,
     ) -> Result<(HttpComponent, LoadReport), LoadError> {
         let started = Instant::now();
         let path = spec.source.clone();
@@ -100,6 +102,7 @@ impl ComponentLoader {
             pre,
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
+            caps,
         };
         self.try_instance(&component, &spec.source).await?;
         Ok((
@@ -163,7 +166,7 @@ impl ComponentLoader {
         let _one_at_a_time = self.trial.lock().await;
         let mut store = Store::new(
             &self.engine,
-            Host::new(component.id.clone(), component.limits.memory),
+            Host::new(Capabilities::none(&component.id), component.limits.memory),
         );
         store.limiter(|host| &mut host.limiter);
         store.set_epoch_deadline(u64::MAX);

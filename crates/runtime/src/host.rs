@@ -10,11 +10,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::capabilities::Capabilities;
 use crate::log::GuestLog;
 
 /// Store data for one request to one component.
 pub struct Host {
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     /// Built on first use: most HTTP handlers never touch wasi:cli, wasi:random or
     /// wasi:clocks, and building a context (RNG seeding, clock and stdio objects) is a
     /// measurable share of a small request.
@@ -22,27 +23,25 @@ pub struct Host {
     http: WasiHttpCtx,
     hooks: HttpHooks,
     pub(crate) limiter: MemoryLimiter,
-    component: Arc<str>,
+    pub(crate) caps: Arc<Capabilities>,
 }
 
 impl Host {
-    pub(crate) fn new(component: Arc<str>, memory_cap: u64) -> Self {
+    pub(crate) fn new(caps: Arc<Capabilities>, memory_cap: u64) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi: None,
             http: WasiHttpCtx::new(),
-            hooks: HttpHooks {
-                component: component.clone(),
-            },
+            hooks: HttpHooks { caps: caps.clone() },
             limiter: MemoryLimiter::new(memory_cap),
-            component,
+            caps,
         }
     }
 }
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let component = &self.component;
+        let component = &self.caps.component;
         let ctx = self.wasi.get_or_insert_with(|| {
             WasiCtx::builder()
                 .stdout(GuestLog::stdout(component.clone()))
@@ -66,7 +65,7 @@ impl WasiHttpView for Host {
     }
 }
 
-/// Links WASI 0.2 and `wasi:http` for [`Host`].
+/// Links WASI 0.2, `wasi:http` and Tessera's capabilities for [`Host`].
 ///
 /// `wasmtime_wasi` reaches the resource table of `wasi:io` through [`WasiView::ctx`], which
 /// would build the lazily-created WASI context on the first stream write of every request;
@@ -80,6 +79,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     poll::add_to_linker::<Host, TableOnly>(linker, |host| &mut host.table)?;
     streams::add_to_linker::<Host, TableOnly>(linker, |host| &mut host.table)?;
     linker.allow_shadowing(false);
+    crate::capabilities::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -92,7 +92,7 @@ impl HasData for TableOnly {
 
 /// How `wasi:http` behaves for guests.
 struct HttpHooks {
-    component: Arc<str>,
+    caps: Arc<Capabilities>,
 }
 
 impl WasiHttpHooks for HttpHooks {
@@ -102,12 +102,12 @@ impl WasiHttpHooks for HttpHooks {
         wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
     }
 
-    // Outbound HTTP is a capability the manifest grants; with no grant every request is
-    // refused with an error the guest can handle.
+    // Outbound HTTP is a capability the manifest grants: a request to a host that no
+    // `allowed_outbound_hosts` entry matches is refused with an error the guest can handle.
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<
         dyn Future<
@@ -117,16 +117,23 @@ impl WasiHttpHooks for HttpHooks {
                 )>,
             > + Send,
     > {
-        tracing::warn!(
-            component = %self.component,
-            uri = %request.uri(),
-            "outbound HTTP refused: the component has no allowed_outbound_hosts grant"
-        );
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let client = match &self.caps.outbound {
+            Some(client) if self.caps.allow_outbound(request.method(), request.uri()) => {
+                client.clone()
+            }
+            _ => return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
+        };
+        Box::new(async move {
+            let response = client.send(request, options).await?;
+            // The pooled client drives the connection itself; nothing more to report.
+            let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
     }
 
     fn p2_error_from_hyper(&mut self, err: &hyper::Error) -> ErrorCode {
-        tracing::debug!(component = %self.component, "HTTP error: {err}");
+        tracing::debug!(component = %self.caps.component, "HTTP error: {err}");
         ErrorCode::HttpProtocolError
     }
 }

@@ -53,7 +53,7 @@ impl HttpComponent {
 
         let mut store = Store::new(
             self.pre.engine(),
-            Host::new(self.id.clone(), self.limits.memory),
+            Host::new(self.caps.clone(), self.limits.memory),
         );
         store.limiter(|host| &mut host.limiter);
         // Yield to the scheduler at every epoch tick, so a guest computing for a long time

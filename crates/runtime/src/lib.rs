@@ -8,9 +8,11 @@
 //! - `invoke`: the per-request path and the streaming response body.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.
+//! - `capabilities`: key-value, SQL, outbound HTTP and variables, with their backends.
 //! - `error`: load and request errors.
 
 mod cache;
+pub mod capabilities;
 mod component;
 mod engine;
 mod error;
@@ -19,6 +21,7 @@ mod invoke;
 mod log;
 
 pub use cache::{CacheOutcome, CompileCache};
+pub use capabilities::{BackendError, Backends, Capabilities};
 pub use component::{ComponentLoader, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine};
 pub use error::{InvokeError, LoadError};

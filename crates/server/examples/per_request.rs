@@ -39,7 +39,7 @@ fn main() {
         let cache =
             CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
         let loader = ComponentLoader::new(engine, cache).unwrap();
-        let (app, _) = App::load(&manifest, &loader)
+        let (app, _) = App::load(&manifest, &loader, &Default::default())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let app = Arc::new(app);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
 use tessera_manifest::{Diagnostic, Manifest, ManifestError};
-use tessera_runtime::{ComponentLoader, HttpComponent, LoadReport};
+use tessera_runtime::{Capabilities, ComponentLoader, HttpComponent, LoadReport};
 use tokio::task::JoinSet;
 
 use crate::Router;
@@ -41,16 +41,22 @@ pub struct App {
 impl App {
     /// Loads every component of `manifest` (in parallel) and builds the router. Every
     /// component that fails is reported, each as a diagnostic on its `source` key.
+    /// `capabilities` holds what each component was granted; one without an entry gets none.
     pub async fn load(
         manifest: &Manifest,
         loader: &ComponentLoader,
+        capabilities: &BTreeMap<String, Arc<Capabilities>>,
     ) -> Result<(Self, Vec<(String, LoadReport)>), ManifestError> {
         let mut loads = JoinSet::new();
         for spec in manifest.components.values() {
             let loader = loader.clone();
             let spec = spec.clone();
+            let caps = capabilities
+                .get(&spec.id)
+                .cloned()
+                .unwrap_or_else(|| Capabilities::none(&spec.id));
             loads.spawn(async move {
-                let result = loader.load(&spec).await;
+                let result = loader.load(&spec, caps).await;
                 (spec, result)
             });
         }

@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
-use tessera_manifest::{Manifest, ManifestError};
-use tessera_runtime::{CacheOutcome, CompileCache, ComponentLoader, EngineSettings, new_engine};
+use std::collections::BTreeMap;
+
+use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
+use tessera_runtime::{
+    Backends, CacheOutcome, CompileCache, ComponentLoader, EngineSettings, new_engine,
+};
 use tessera_server::App;
 
 use crate::args::AppArgs;
@@ -25,6 +29,51 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
             return Ok(None);
         }
     };
+    let runtime = match &args.runtime_config {
+        Some(file) => RuntimeConfig::load(file, args.state_dir.clone()),
+        None => Ok(RuntimeConfig::embedded(
+            args.state_dir
+                .clone()
+                .unwrap_or_else(|| manifest.dir.join(".tessera")),
+        )),
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report(&error);
+            return Ok(None);
+        }
+    };
+    let grants = match manifest.resolve(&runtime, |name| std::env::var(name).ok()) {
+        Ok(grants) => grants,
+        Err(error) => {
+            report(&error);
+            return Ok(None);
+        }
+    };
+    let backends = match Backends::open(&runtime, &grants).await {
+        Ok(backends) => backends,
+        Err(errors) => {
+            let file = runtime.file.as_ref().unwrap_or(&manifest.file);
+            let diagnostics = errors
+                .iter()
+                .map(|e| {
+                    let section = if e.what == "SQL database" {
+                        "sql_database"
+                    } else {
+                        "key_value_store"
+                    };
+                    Diagnostic::new(file, format!("{section}.{}", e.name), e.to_string(), e.fix())
+                })
+                .collect();
+            report(&ManifestError { diagnostics });
+            return Ok(None);
+        }
+    };
+    let capabilities: BTreeMap<_, _> = grants
+        .iter()
+        .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))
+        .collect();
     let settings = EngineSettings {
         max_instances: args.max_instances,
         ..EngineSettings::default()
@@ -39,7 +88,7 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
         }
     };
     let loader = ComponentLoader::new(engine, cache)?;
-    match App::load(&manifest, &loader).await {
+    match App::load(&manifest, &loader, &capabilities).await {
         Ok((app, reports)) => {
             for (id, report) in reports {
                 let how = match report.cache {

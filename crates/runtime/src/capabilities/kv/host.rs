@@ -1,0 +1,134 @@
+//! `wasi:keyvalue` (store, atomics, batch) and `tessera:host/kv-expiry` for guests.
+
+use std::time::Duration;
+
+use wasmtime::component::Resource;
+
+use super::{Bucket, KvError};
+use crate::Host;
+use crate::capabilities::bindings::tessera::host::kv_expiry;
+use crate::capabilities::bindings::wasi::keyvalue::store::{Error, KeyResponse};
+use crate::capabilities::bindings::wasi::keyvalue::{atomics, batch, store};
+
+type Outcome<T> = wasmtime::Result<Result<T, Error>>;
+
+fn other(e: KvError) -> Error {
+    Error::Other(e.0)
+}
+
+impl Host {
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<&Bucket> {
+        Ok(self.table.get(bucket)?)
+    }
+}
+
+impl store::Host for Host {
+    async fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
+        match self.caps.key_value_store(&identifier) {
+            Ok(store) => {
+                Ok(Ok(self.table.push(Bucket { store })?))
+            }
+            Err(denial) => Ok(Err(match denial {
+                crate::capabilities::Denial::Unknown => Error::NoSuchStore,
+                crate::capabilities::Denial::NotGranted => Error::AccessDenied,
+            })),
+        }
+    }
+}
+
+impl store::HostBucket for Host {
+    async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.get(&key).await.map_err(other))
+    }
+
+    async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Outcome<()> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.set(&key, &value, None).await.map_err(other))
+    }
+
+    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<()> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.delete(&key).await.map_err(other))
+    }
+
+    async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.exists(&key).await.map_err(other))
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> Outcome<KeyResponse> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket
+            .store
+            .list_keys(cursor.unwrap_or(0))
+            .await
+            .map(|(keys, cursor)| KeyResponse { keys, cursor })
+            .map_err(other))
+    }
+
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for Host {
+    async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> Outcome<u64> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.increment(&key, delta).await.map_err(other))
+    }
+}
+
+impl batch::Host for Host {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Outcome<Vec<Option<(String, Vec<u8>)>>> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.get_many(&keys).await.map_err(other).map(|values| {
+            keys.into_iter()
+                .zip(values)
+                .map(|(key, value)| value.map(|v| (key, v)))
+                .collect()
+        }))
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Outcome<()> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.set_many(&key_values).await.map_err(other))
+    }
+
+    async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Outcome<()> {
+        let bucket = self.bucket(&bucket)?;
+        Ok(bucket.store.delete_many(&keys).await.map_err(other))
+    }
+}
+
+impl kv_expiry::Host for Host {
+    async fn set_with_ttl(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    ) -> Outcome<()> {
+        if ttl_ms == 0 {
+            return Ok(Err(Error::Other(
+                "a time to live of 0 ms would expire the value at once; use delete".into(),
+            )));
+        }
+        let bucket = self.bucket(&bucket)?;
+        let ttl = Some(Duration::from_millis(ttl_ms));
+        Ok(bucket.store.set(&key, &value, ttl).await.map_err(other))
+    }
+}

@@ -1,0 +1,140 @@
+//! The Redis key-value store: one multiplexed connection per store, shared by every request
+//! and re-established by `ConnectionManager` if it drops.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+use super::{KvError, KvStore, PAGE};
+
+/// A key-value store on a Redis server; every key is prefixed with the configured prefix.
+pub struct RedisKv {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisKv {
+    /// Connects to `url`; fails if the server does not answer.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
+        let client = redis::Client::open(url).map_err(|e| KvError(format!("bad Redis url: {e}")))?;
+        let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new(client))
+            .await
+            .map_err(|_| KvError("Redis did not answer within 10s".into()))?
+            .map_err(|e| KvError(format!("cannot connect to Redis: {e}")))?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, KvError> {
+        let mut conn = self.conn.clone();
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| KvError(format!("Redis: {e}")))
+    }
+}
+
+#[async_trait]
+impl KvStore for RedisKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.run(redis::cmd("GET").arg(self.key(key))).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(value);
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        }
+        self.run(&cmd).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.run::<i64>(redis::cmd("DEL").arg(self.key(key)))
+            .await
+            .map(drop)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, KvError> {
+        self.run(redis::cmd("EXISTS").arg(self.key(key))).await
+    }
+
+    async fn list_keys(&self, cursor: u64) -> Result<(Vec<String>, Option<u64>), KvError> {
+        // SCAN's cursor is Redis's own; 0 starts and ends an iteration, as in wasi:keyvalue.
+        let (next, keys): (u64, Vec<String>) = self
+            .run(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{}*", escape_glob(&self.prefix)))
+                    .arg("COUNT")
+                    .arg(PAGE),
+            )
+            .await?;
+        let keys = keys
+            .into_iter()
+            .map(|k| k[self.prefix.len()..].to_string())
+            .collect();
+        Ok((keys, (next != 0).then_some(next)))
+    }
+
+    async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
+        let delta = i64::try_from(delta)
+            .map_err(|_| KvError("Redis counters hold at most 2^63-1".into()))?;
+        let value: i64 = self
+            .run(redis::cmd("INCRBY").arg(self.key(key)).arg(delta))
+            .await?;
+        u64::try_from(value).map_err(|_| KvError(format!("the counter \"{key}\" is negative")))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        self.run(&cmd).await
+    }
+
+    async fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), KvError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("MSET");
+        for (key, value) in pairs {
+            cmd.arg(self.key(key)).arg(value.as_slice());
+        }
+        self.run(&cmd).await
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("DEL");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        self.run::<i64>(&cmd).await.map(drop)
+    }
+}
+
+/// Escapes Redis glob characters so a prefix matches literally.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,299 @@
+//! Host capabilities a component can be granted: key-value stores, SQL databases, outbound
+//! HTTP and variables.
+//!
+//! [`Backends`] opens every store and database the application's grants name, once, at
+//! start-up (a Redis or PostgreSQL that does not answer fails `tessera up` before it binds).
+//! Each component gets a [`Capabilities`] holding only what it was granted; every request's
+//! [`Host`](crate::Host) borrows it. Every capability interface is linked for every
+//! component, so a component that asks for something it was not granted gets an error value
+//! (`access-denied`, `no-such-store`, `HTTP-request-denied`, `none`), never a link error or a
+//! trap, and the host logs which component asked for what.
+
+pub(crate) mod bindings;
+mod config;
+pub mod kv;
+mod outbound;
+pub mod sql;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use tessera_manifest::{HostPattern, KvBackend, ResolvedGrants, ResolvedVariable, RuntimeConfig, SqlBackend};
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::Host;
+use kv::{EmbeddedKv, KvStore, RedisKv};
+pub use outbound::OutboundClient;
+use sql::{PostgresDatabase, SqlDatabase, SqliteDatabase};
+
+/// Why a store or database was not handed to a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Denial {
+    /// No store or database has that name.
+    Unknown,
+    /// It exists, but this component was not granted it.
+    NotGranted,
+}
+
+/// A store or database that could not be opened at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open {what} \"{name}\" ({backend}): {reason}")]
+pub struct BackendError {
+    /// "key-value store" or "SQL database".
+    pub what: &'static str,
+    /// Its name.
+    pub name: String,
+    /// The backend and where it is, with any password removed.
+    pub backend: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl BackendError {
+    /// What to do about it.
+    pub fn fix(&self) -> String {
+        if self.backend.starts_with("redis") || self.backend.starts_with("postgres") {
+            format!(
+                "start the server, or correct its url under [{}.{}] in the runtime configuration",
+                if self.what == "SQL database" { "sql_database" } else { "key_value_store" },
+                self.name
+            )
+        } else {
+            "check that the state directory is writable (--state-dir or TESSERA_STATE_DIR)".into()
+        }
+    }
+}
+
+/// Every store and database the application uses, open, and the outbound HTTP client.
+pub struct Backends {
+    kv: BTreeMap<String, Arc<dyn KvStore>>,
+    sql: BTreeMap<String, Arc<dyn SqlDatabase>>,
+    defined_kv: Arc<BTreeSet<String>>,
+    defined_sql: Arc<BTreeSet<String>>,
+    outbound: OutboundClient,
+}
+
+impl Backends {
+    /// Opens the stores and databases that some component is granted; those no component
+    /// uses are not touched (no file is created, no server contacted).
+    pub async fn open(
+        runtime: &RuntimeConfig,
+        grants: &BTreeMap<String, ResolvedGrants>,
+    ) -> Result<Self, Vec<BackendError>> {
+        let used_kv: BTreeSet<&String> = grants.values().flat_map(|g| &g.key_value_stores).collect();
+        let used_sql: BTreeSet<&String> = grants.values().flat_map(|g| &g.sql_databases).collect();
+        let mut errors = Vec::new();
+        let mut kv = BTreeMap::new();
+        for name in used_kv {
+            let backend = &runtime.key_value_stores[name];
+            let opened: Result<Arc<dyn KvStore>, kv::KvError> = match backend {
+                KvBackend::Embedded { path } => EmbeddedKv::open(path).map(|s| Arc::new(s) as _),
+                KvBackend::Redis { url, prefix } => {
+                    RedisKv::connect(url, prefix).await.map(|s| Arc::new(s) as _)
+                }
+            };
+            match opened {
+                Ok(store) => {
+                    tracing::info!("key-value store {name}: {}", describe_kv(backend));
+                    kv.insert(name.clone(), store);
+                }
+                Err(e) => errors.push(BackendError {
+                    what: "key-value store",
+                    name: name.clone(),
+                    backend: describe_kv(backend),
+                    reason: e.0,
+                }),
+            }
+        }
+        let mut sql = BTreeMap::new();
+        for name in used_sql {
+            let backend = &runtime.sql_databases[name];
+            let opened: Result<Arc<dyn SqlDatabase>, sql::SqlError> = match backend {
+                SqlBackend::Sqlite { path, max_connections } => {
+                    SqliteDatabase::open(path, *max_connections).map(|d| Arc::new(d) as _)
+                }
+                SqlBackend::Postgres { url, max_connections } => {
+                    PostgresDatabase::connect(url, *max_connections)
+                        .await
+                        .map(|d| Arc::new(d) as _)
+                }
+            };
+            match opened {
+                Ok(db) => {
+                    tracing::info!("SQL database {name}: {}", describe_sql(backend));
+                    sql.insert(name.clone(), db);
+                }
+                Err(e) => errors.push(BackendError {
+                    what: "SQL database",
+                    name: name.clone(),
+                    backend: describe_sql(backend),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            kv,
+            sql,
+            defined_kv: Arc::new(runtime.key_value_stores.keys().cloned().collect()),
+            defined_sql: Arc::new(runtime.sql_databases.keys().cloned().collect()),
+            outbound: OutboundClient::new(),
+        })
+    }
+
+    /// What `component` may use, given its resolved grants.
+    pub fn capabilities(&self, component: &str, grants: &ResolvedGrants) -> Arc<Capabilities> {
+        Arc::new(Capabilities {
+            component: component.into(),
+            kv: grants
+                .key_value_stores
+                .iter()
+                .map(|name| (name.clone(), self.kv[name].clone()))
+                .collect(),
+            sql: grants
+                .sql_databases
+                .iter()
+                .map(|name| (name.clone(), self.sql[name].clone()))
+                .collect(),
+            defined_kv: self.defined_kv.clone(),
+            defined_sql: self.defined_sql.clone(),
+            allowed_outbound_hosts: grants.allowed_outbound_hosts.clone(),
+            variables: grants.variables.clone(),
+            outbound: Some(self.outbound.clone()),
+        })
+    }
+}
+
+fn describe_kv(backend: &KvBackend) -> String {
+    match backend {
+        KvBackend::Embedded { path } => format!("embedded at {}", path.display()),
+        KvBackend::Redis { url, .. } => format!("redis at {}", redact(url)),
+    }
+}
+
+fn describe_sql(backend: &SqlBackend) -> String {
+    match backend {
+        SqlBackend::Sqlite { path, .. } => format!("sqlite at {}", path.display()),
+        SqlBackend::Postgres { url, .. } => format!("postgres at {}", redact(url)),
+    }
+}
+
+/// A connection URL with its password replaced, for logs and messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // A key=value connection string: drop any password=... pair.
+        return url
+            .split_whitespace()
+            .map(|kv| if kv.starts_with("password=") { "password=***" } else { kv })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// What one component may use.
+pub struct Capabilities {
+    pub(crate) component: Arc<str>,
+    kv: Vec<(String, Arc<dyn KvStore>)>,
+    sql: Vec<(String, Arc<dyn SqlDatabase>)>,
+    defined_kv: Arc<BTreeSet<String>>,
+    defined_sql: Arc<BTreeSet<String>>,
+    pub(crate) allowed_outbound_hosts: Vec<HostPattern>,
+    pub(crate) variables: Vec<ResolvedVariable>,
+    pub(crate) outbound: Option<OutboundClient>,
+}
+
+impl fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("component", &self.component)
+            .field("kv", &self.kv.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("sql", &self.sql.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("allowed_outbound_hosts", &self.allowed_outbound_hosts)
+            .field("variables", &self.variables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Capabilities {
+    /// Nothing granted: what a component with no grants, or a trial instance, gets.
+    pub fn none(component: &str) -> Arc<Self> {
+        Arc::new(Self {
+            component: component.into(),
+            kv: Vec::new(),
+            sql: Vec::new(),
+            defined_kv: Arc::default(),
+            defined_sql: Arc::default(),
+            allowed_outbound_hosts: Vec::new(),
+            variables: Vec::new(),
+            outbound: None,
+        })
+    }
+
+    pub(crate) fn key_value_store(&self, name: &str) -> Result<Arc<dyn KvStore>, Denial> {
+        if let Some((_, store)) = self.kv.iter().find(|(n, _)| n == name) {
+            return Ok(store.clone());
+        }
+        let denial = self.deny("key-value store", "key_value_stores", name, &self.defined_kv);
+        Err(denial)
+    }
+
+    pub(crate) fn sql_database(&self, name: &str) -> Result<Arc<dyn SqlDatabase>, Denial> {
+        if let Some((_, db)) = self.sql.iter().find(|(n, _)| n == name) {
+            return Ok(db.clone());
+        }
+        Err(self.deny("SQL database", "sql_databases", name, &self.defined_sql))
+    }
+
+    fn deny(&self, what: &str, grant: &str, name: &str, defined: &BTreeSet<String>) -> Denial {
+        if defined.contains(name) {
+            tracing::warn!(
+                component = %self.component,
+                "{what} \"{name}\" refused: it is not in the component's {grant} grant"
+            );
+            Denial::NotGranted
+        } else {
+            tracing::warn!(
+                component = %self.component,
+                "{what} \"{name}\" refused: no {what} has that name"
+            );
+            Denial::Unknown
+        }
+    }
+}
+
+/// Links every capability interface for [`Host`].
+pub(crate) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    use bindings::tessera::host::{kv_expiry, sql};
+    use bindings::wasi::config::store as config;
+    use bindings::wasi::keyvalue::{atomics, batch, store};
+    store::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)?;
+    atomics::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)?;
+    batch::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)?;
+    kv_expiry::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)?;
+    sql::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)?;
+    config::add_to_linker::<Host, HasSelf<Host>>(linker, |host| host)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("redis://:pw@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("host=h password=pw user=u"), "host=h password=*** user=u");
+    }
+}
