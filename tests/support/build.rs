@@ -15,6 +15,7 @@ const GUESTS: &[&str] = &[
     "not-http",
     "missing-import",
     "hello",
+    "caps",
 ];
 
 fn main() {
@@ -26,6 +27,7 @@ fn main() {
         .to_path_buf();
     for watched in [
         "tests/guests",
+        "crates/guest",
         "examples/hello/src",
         "examples/hello/Cargo.toml",
         "wit",

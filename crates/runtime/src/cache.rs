@@ -125,7 +125,11 @@ fn write_entry(component: &Component, dir: &Path, entry: &Path) -> std::io::Resu
     std::fs::create_dir_all(dir)?;
     // Write beside the entry and rename, so a crash or a concurrent host never leaves a
     // half-written entry under the final name.
-    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    // The name is unique per write, not only per process: two components with the same
+    // bytes compile in parallel and write the same entry at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = entry.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, entry)
 }
