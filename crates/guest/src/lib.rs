@@ -19,7 +19,10 @@
 //! assert_eq!(bucket.get("greeting")?, Some(b"hello".to_vec()));
 //! ```
 
-#![allow(missing_docs, reason = "generated from the WIT, whose documentation it carries")]
+#![allow(
+    missing_docs,
+    reason = "generated from the WIT, whose documentation it carries"
+)]
 
 wit_bindgen::generate!({
     path: "../../wit",

@@ -239,23 +239,78 @@ mod tests {
 
     #[test]
     fn exact_host_default_port() {
-        assert!(allows("https://api.example.com", "https", "api.example.com", None));
-        assert!(allows("https://api.example.com", "https", "API.example.com", Some(443)));
-        assert!(!allows("https://api.example.com", "https", "api.example.com", Some(8443)));
-        assert!(!allows("https://api.example.com", "http", "api.example.com", None));
-        assert!(!allows("https://api.example.com", "https", "example.com", None));
+        assert!(allows(
+            "https://api.example.com",
+            "https",
+            "api.example.com",
+            None
+        ));
+        assert!(allows(
+            "https://api.example.com",
+            "https",
+            "API.example.com",
+            Some(443)
+        ));
+        assert!(!allows(
+            "https://api.example.com",
+            "https",
+            "api.example.com",
+            Some(8443)
+        ));
+        assert!(!allows(
+            "https://api.example.com",
+            "http",
+            "api.example.com",
+            None
+        ));
+        assert!(!allows(
+            "https://api.example.com",
+            "https",
+            "example.com",
+            None
+        ));
     }
 
     #[test]
     fn wildcards() {
-        assert!(allows("http://127.0.0.1:*", "http", "127.0.0.1", Some(8080)));
+        assert!(allows(
+            "http://127.0.0.1:*",
+            "http",
+            "127.0.0.1",
+            Some(8080)
+        ));
         assert!(allows("http://127.0.0.1:*", "http", "127.0.0.1", None));
-        assert!(!allows("http://127.0.0.1:*", "http", "127.0.0.2", Some(8080)));
-        assert!(allows("https://*.example.com", "https", "a.b.example.com", None));
-        assert!(!allows("https://*.example.com", "https", "example.com", None));
-        assert!(!allows("https://*.example.com", "https", "badexample.com", None));
+        assert!(!allows(
+            "http://127.0.0.1:*",
+            "http",
+            "127.0.0.2",
+            Some(8080)
+        ));
+        assert!(allows(
+            "https://*.example.com",
+            "https",
+            "a.b.example.com",
+            None
+        ));
+        assert!(!allows(
+            "https://*.example.com",
+            "https",
+            "example.com",
+            None
+        ));
+        assert!(!allows(
+            "https://*.example.com",
+            "https",
+            "badexample.com",
+            None
+        ));
         assert!(allows("*://*:*", "http", "anything", Some(1)));
-        assert!(allows("*://localhost:8080", "https", "localhost", Some(8080)));
+        assert!(allows(
+            "*://localhost:8080",
+            "https",
+            "localhost",
+            Some(8080)
+        ));
         assert!(allows("http://[::1]:*", "http", "[::1]", Some(9)));
     }
 

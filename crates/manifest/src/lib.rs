@@ -44,12 +44,12 @@ use std::path::Path;
 
 pub use error::{Diagnostic, ManifestError};
 pub use grants::{Grants, HostPattern, Named, Variable, VariableSource, is_variable_name};
+pub use model::{ComponentSpec, Limits, Manifest, Route};
 pub use resolve::{ResolvedGrants, ResolvedVariable};
+pub use route::{PatternError, RoutePattern, Segment};
 pub use runtime_config::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_NAME, KvBackend, RuntimeConfig, SqlBackend,
 };
-pub use model::{ComponentSpec, Limits, Manifest, Route};
-pub use route::{PatternError, RoutePattern, Segment};
 
 impl Manifest {
     /// Reads and validates the manifest at `file`. Relative paths inside it are resolved

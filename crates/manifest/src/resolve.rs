@@ -229,12 +229,26 @@ mod tests {
             "key_value_stores = [\"cach\"]\nsql_databases = [\"main\"]\n\
              variables = { api_token = \"{{ secret.api_token }}\" }\n",
         );
-        let err = manifest.resolve(&runtime(), |_| None).unwrap_err().to_string();
+        let err = manifest
+            .resolve(&runtime(), |_| None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`component.a.key_value_stores`: unknown key-value store \"cach\" for component \"a\""), "{err}");
         assert!(err.contains("did you mean \"cache\"?"), "{err}");
-        assert!(err.contains("unknown SQL database \"main\" for component \"a\""), "{err}");
-        assert!(err.contains("define [sql_database.main] in the runtime configuration /app/runtime.toml"), "{err}");
-        assert!(err.contains("the secret \"api_token\" has no value"), "{err}");
+        assert!(
+            err.contains("unknown SQL database \"main\" for component \"a\""),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "define [sql_database.main] in the runtime configuration /app/runtime.toml"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("the secret \"api_token\" has no value"),
+            "{err}"
+        );
         assert!(err.contains("TESSERA_SECRET_API_TOKEN"), "{err}");
     }
 }

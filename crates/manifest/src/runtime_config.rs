@@ -138,7 +138,11 @@ impl RuntimeConfig {
     }
 
     /// Validates runtime configuration text; `file` names it in messages.
-    pub fn parse(text: &str, file: &Path, state_dir: Option<PathBuf>) -> Result<Self, ManifestError> {
+    pub fn parse(
+        text: &str,
+        file: &Path,
+        state_dir: Option<PathBuf>,
+    ) -> Result<Self, ManifestError> {
         let raw: RawRuntimeConfig = parse_raw(text, file)?;
         let dir = manifest_dir(file);
         let lines = Lines::new(text);
@@ -190,26 +194,37 @@ impl RuntimeConfig {
             let b = backend.get_ref();
             let max_connections = match b.max_connections.as_ref().map(|m| *m.get_ref()) {
                 None => Ok(DEFAULT_MAX_CONNECTIONS),
-                Some(n) => u32::try_from(n).ok().filter(|n| (1..=1024).contains(n)).ok_or((
-                    format!("max_connections = {n} is outside 1..=1024"),
-                    "keep between 1 and 1024 connections in the pool".to_string(),
-                )),
+                Some(n) => u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or((
+                        format!("max_connections = {n} is outside 1..=1024"),
+                        "keep between 1 and 1024 connections in the pool".to_string(),
+                    )),
             };
-            let parsed = max_connections.and_then(|max_connections| match b.kind.get_ref().as_str() {
-                "sqlite" => {
-                    let path = b.path.as_ref().map_or_else(
-                        || config.state_dir.join("sql").join(format!("{name}.sqlite")),
-                        |p| dir.join(p),
-                    );
-                    Ok(SqlBackend::Sqlite { path, max_connections })
-                }
-                "postgres" => required_url(b, "postgres://user@127.0.0.1/db")
-                    .map(|url| SqlBackend::Postgres { url, max_connections }),
-                other => Err((
-                    format!("\"{other}\" is not a SQL backend"),
-                    "use type = \"sqlite\" or type = \"postgres\"".to_string(),
-                )),
-            });
+            let parsed =
+                max_connections.and_then(|max_connections| match b.kind.get_ref().as_str() {
+                    "sqlite" => {
+                        let path = b.path.as_ref().map_or_else(
+                            || config.state_dir.join("sql").join(format!("{name}.sqlite")),
+                            |p| dir.join(p),
+                        );
+                        Ok(SqlBackend::Sqlite {
+                            path,
+                            max_connections,
+                        })
+                    }
+                    "postgres" => required_url(b, "postgres://user@127.0.0.1/db").map(|url| {
+                        SqlBackend::Postgres {
+                            url,
+                            max_connections,
+                        }
+                    }),
+                    other => Err((
+                        format!("\"{other}\" is not a SQL backend"),
+                        "use type = \"sqlite\" or type = \"postgres\"".to_string(),
+                    )),
+                });
             match parsed {
                 Ok(backend) => {
                     config.sql_databases.insert(name.clone(), backend);
@@ -282,7 +297,10 @@ mod tests {
         );
         assert!(matches!(
             config.sql_databases["default"],
-            SqlBackend::Sqlite { max_connections: 8, .. }
+            SqlBackend::Sqlite {
+                max_connections: 8,
+                ..
+            }
         ));
     }
 
@@ -323,11 +341,22 @@ mod tests {
         let err = parse("[key_value_store.cache]\ntype = \"memcached\"\n\n[sql_database.main]\ntype = \"postgres\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("runtime.toml:1: `key_value_store.cache`: \"memcached\" is not a key-value backend"), "{err}");
-        assert!(err.contains("runtime.toml:4: `sql_database.main`: a postgres backend needs a url"), "{err}");
+        assert!(
+            err.contains(
+                "runtime.toml:1: `key_value_store.cache`: \"memcached\" is not a key-value backend"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("runtime.toml:4: `sql_database.main`: a postgres backend needs a url"),
+            "{err}"
+        );
         let err = parse("[key_value_store.cache]\ntype = \"redis\"\nurl = \"x\"\nport = 1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`key_value_store.cache.port`: unknown key"), "{err}");
+        assert!(
+            err.contains("`key_value_store.cache.port`: unknown key"),
+            "{err}"
+        );
     }
 }

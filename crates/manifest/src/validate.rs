@@ -7,8 +7,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::error::{Diagnostic, Lines, ManifestError, did_you_mean};
-use crate::raw::{RawComponent, RawLimits, RawManifest, RawRoute};
 use crate::grants::{Named, Variable, VariableSource, is_variable_name};
+use crate::raw::{RawComponent, RawLimits, RawManifest, RawRoute};
 use crate::{ComponentSpec, Grants, HostPattern, Limits, Manifest, Route, RoutePattern};
 
 /// Collects diagnostics against one file.

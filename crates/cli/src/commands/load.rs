@@ -63,7 +63,12 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
                     } else {
                         "key_value_store"
                     };
-                    Diagnostic::new(file, format!("{section}.{}", e.name), e.to_string(), e.fix())
+                    Diagnostic::new(
+                        file,
+                        format!("{section}.{}", e.name),
+                        e.to_string(),
+                        e.fix(),
+                    )
                 })
                 .collect();
             report(&ManifestError { diagnostics });

@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use tessera_manifest::{HostPattern, KvBackend, ResolvedGrants, ResolvedVariable, RuntimeConfig, SqlBackend};
+use tessera_manifest::{
+    HostPattern, KvBackend, ResolvedGrants, ResolvedVariable, RuntimeConfig, SqlBackend,
+};
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::Host;
@@ -56,7 +58,11 @@ impl BackendError {
         if self.backend.starts_with("redis") || self.backend.starts_with("postgres") {
             format!(
                 "start the server, or correct its url under [{}.{}] in the runtime configuration",
-                if self.what == "SQL database" { "sql_database" } else { "key_value_store" },
+                if self.what == "SQL database" {
+                    "sql_database"
+                } else {
+                    "key_value_store"
+                },
                 self.name
             )
         } else {
@@ -81,7 +87,8 @@ impl Backends {
         runtime: &RuntimeConfig,
         grants: &BTreeMap<String, ResolvedGrants>,
     ) -> Result<Self, Vec<BackendError>> {
-        let used_kv: BTreeSet<&String> = grants.values().flat_map(|g| &g.key_value_stores).collect();
+        let used_kv: BTreeSet<&String> =
+            grants.values().flat_map(|g| &g.key_value_stores).collect();
         let used_sql: BTreeSet<&String> = grants.values().flat_map(|g| &g.sql_databases).collect();
         let mut errors = Vec::new();
         let mut kv = BTreeMap::new();
@@ -89,9 +96,9 @@ impl Backends {
             let backend = &runtime.key_value_stores[name];
             let opened: Result<Arc<dyn KvStore>, kv::KvError> = match backend {
                 KvBackend::Embedded { path } => EmbeddedKv::open(path).map(|s| Arc::new(s) as _),
-                KvBackend::Redis { url, prefix } => {
-                    RedisKv::connect(url, prefix).await.map(|s| Arc::new(s) as _)
-                }
+                KvBackend::Redis { url, prefix } => RedisKv::connect(url, prefix)
+                    .await
+                    .map(|s| Arc::new(s) as _),
             };
             match opened {
                 Ok(store) => {
@@ -110,14 +117,16 @@ impl Backends {
         for name in used_sql {
             let backend = &runtime.sql_databases[name];
             let opened: Result<Arc<dyn SqlDatabase>, sql::SqlError> = match backend {
-                SqlBackend::Sqlite { path, max_connections } => {
-                    SqliteDatabase::open(path, *max_connections).map(|d| Arc::new(d) as _)
-                }
-                SqlBackend::Postgres { url, max_connections } => {
-                    PostgresDatabase::connect(url, *max_connections)
-                        .await
-                        .map(|d| Arc::new(d) as _)
-                }
+                SqlBackend::Sqlite {
+                    path,
+                    max_connections,
+                } => SqliteDatabase::open(path, *max_connections).map(|d| Arc::new(d) as _),
+                SqlBackend::Postgres {
+                    url,
+                    max_connections,
+                } => PostgresDatabase::connect(url, *max_connections)
+                    .await
+                    .map(|d| Arc::new(d) as _),
             };
             match opened {
                 Ok(db) => {
@@ -187,7 +196,13 @@ fn redact(url: &str) -> String {
         // A key=value connection string: drop any password=... pair.
         return url
             .split_whitespace()
-            .map(|kv| if kv.starts_with("password=") { "password=***" } else { kv })
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ");
     };
@@ -243,7 +258,12 @@ impl Capabilities {
         if let Some((_, store)) = self.kv.iter().find(|(n, _)| n == name) {
             return Ok(store.clone());
         }
-        let denial = self.deny("key-value store", "key_value_stores", name, &self.defined_kv);
+        let denial = self.deny(
+            "key-value store",
+            "key_value_stores",
+            name,
+            &self.defined_kv,
+        );
         Err(denial)
     }
 
@@ -294,6 +314,9 @@ mod tests {
         assert_eq!(redact("redis://:pw@h:6379"), "redis://:***@h:6379");
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("host=h password=pw user=u"), "host=h password=*** user=u");
+        assert_eq!(
+            redact("host=h password=pw user=u"),
+            "host=h password=*** user=u"
+        );
     }
 }

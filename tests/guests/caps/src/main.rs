@@ -18,7 +18,7 @@ use serde_json::{Value as Json, json};
 use tessera_guest::tessera::host::{kv_expiry, sql};
 use tessera_guest::wasi::config::store as config;
 use tessera_guest::wasi::keyvalue::{atomics, batch, store};
-use wstd::http::{Body, Client, Error, Request, Response, StatusCode};
+use wstd::http::{Body, Error, Request, Response, StatusCode};
 
 fn arg(request: &Request<Body>, name: &str) -> Option<String> {
     request
@@ -65,11 +65,15 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
     let path = request.uri().path();
     let path = path.strip_prefix("/denied").unwrap_or(path).to_string();
     let body = request.body_mut().contents().await?.to_vec();
-    match path.trim_start_matches('/').split_once('/').unwrap_or((path.trim_start_matches('/'), "")) {
+    match path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path.trim_start_matches('/'), ""))
+    {
         ("kv", op) => kv(&request, op, body),
         ("config", op) => variables(&request, op),
         ("sql", op) => database(&request, op, &body),
-        ("http", _) => outbound(&request).await,
+        ("http", _) => outbound(&request),
         _ => reply(StatusCode::NOT_FOUND, "unknown command\n"),
     }
 }
@@ -93,7 +97,9 @@ fn kv(request: &Request<Body>, op: &str, body: Vec<u8>) -> Result<Response<Body>
         "delete" => bucket.delete(&key).map(|()| json!("ok")),
         "exists" => bucket.exists(&key).map(|e| json!(e)),
         "incr" => {
-            let delta = arg(request, "delta").and_then(|d| d.parse().ok()).unwrap_or(1);
+            let delta = arg(request, "delta")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(1);
             atomics::increment(&bucket, &key, delta).map(|n| json!(n))
         }
         "list" => {
@@ -113,7 +119,10 @@ fn kv(request: &Request<Body>, op: &str, body: Vec<u8>) -> Result<Response<Body>
             }
         }
         "batch" => (|| {
-            let pairs = vec![("b1".to_string(), b"one".to_vec()), ("b2".to_string(), b"two".to_vec())];
+            let pairs = vec![
+                ("b1".to_string(), b"one".to_vec()),
+                ("b2".to_string(), b"two".to_vec()),
+            ];
             batch::set_many(&bucket, &pairs)?;
             let keys = vec!["b1".to_string(), "b2".to_string(), "missing".to_string()];
             let got = batch::get_many(&bucket, &keys)?;
@@ -157,7 +166,12 @@ fn to_value(json: &Json) -> sql::Value {
         Json::Object(o) => sql::Value::Blob(
             o.get("blob")
                 .and_then(Json::as_array)
-                .map(|bytes| bytes.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect())
+                .map(|bytes| {
+                    bytes
+                        .iter()
+                        .filter_map(|b| b.as_u64().map(|b| b as u8))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         Json::Array(_) => sql::Value::Text(json.to_string()),
@@ -220,15 +234,43 @@ fn database(request: &Request<Body>, op: &str, body: &[u8]) -> Result<Response<B
     }
 }
 
-async fn outbound(request: &Request<Body>) -> Result<Response<Body>, Error> {
+/// Sends a GET through `wasi:http/outgoing-handler` directly (not through wstd, which reports
+/// a refused request as the body stream's "connection reset" rather than the host's code).
+fn outbound(request: &Request<Body>) -> Result<Response<Body>, Error> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+
     let url = arg(request, "url").unwrap_or_default();
-    let outgoing = Request::get(url).body(Body::empty())?;
-    match Client::new().send(outgoing).await {
-        Ok(mut response) => {
-            let status = response.status().as_u16();
-            let text = response.body_mut().str_contents().await?.to_string();
-            json_reply(&json!({ "status": status, "body": text }))
-        }
-        Err(e) => reply(StatusCode::BAD_GATEWAY, format!("{e:?}")),
+    let uri: wstd::http::Uri = url.parse()?;
+    let outgoing = OutgoingRequest::new(Fields::new());
+    let scheme = match uri.scheme_str() {
+        Some("https") => Scheme::Https,
+        _ => Scheme::Http,
+    };
+    let set = outgoing
+        .set_scheme(Some(&scheme))
+        .and(outgoing.set_authority(uri.authority().map(|a| a.as_str())))
+        .and(outgoing.set_path_with_query(uri.path_and_query().map(|p| p.as_str())));
+    if set.is_err() {
+        return reply(StatusCode::BAD_REQUEST, "bad url\n");
     }
+    let body = outgoing.body().expect("a new request has a body");
+    let pending = match outgoing_handler::handle(outgoing, None) {
+        Ok(pending) => pending,
+        Err(code) => return reply(StatusCode::BAD_GATEWAY, format!("{code:?}")),
+    };
+    OutgoingBody::finish(body, None).expect("an empty body finishes");
+    pending.subscribe().block();
+    let response = match pending.get().expect("ready").expect("read once") {
+        Ok(response) => response,
+        Err(code) => return reply(StatusCode::BAD_GATEWAY, format!("{code:?}")),
+    };
+    let status = response.status();
+    let incoming = response.consume().expect("a response has a body");
+    let stream = incoming.stream().expect("the body is read once");
+    let mut text = Vec::new();
+    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+        text.extend(chunk);
+    }
+    json_reply(&json!({ "status": status, "body": String::from_utf8_lossy(&text) }))
 }

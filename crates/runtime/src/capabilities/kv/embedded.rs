@@ -38,9 +38,8 @@ impl EmbeddedKv {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, KvError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                KvError(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| KvError(format!("cannot create {}: {e}", dir.display())))?;
         }
         let open = |path: &Path| -> Result<Connection, KvError> {
             let conn = Connection::open(path)
@@ -62,7 +61,12 @@ impl EmbeddedKv {
                      expires_at INTEGER
                  ) WITHOUT ROWID;",
             )
-            .map_err(|e| KvError(format!("cannot create the table in {}: {e}", path.display())))?;
+            .map_err(|e| {
+                KvError(format!(
+                    "cannot create the table in {}: {e}",
+                    path.display()
+                ))
+            })?;
         let readers = (0..READERS)
             .map(|_| open(path).map(Mutex::new))
             .collect::<Result<_, _>>()?;
@@ -80,15 +84,16 @@ impl EmbeddedKv {
     }
 
     /// Runs `f` on a free read connection, waiting for the first one if all are busy.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, KvError> {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, KvError> {
         let guard = self
             .readers
             .iter()
             .find_map(|r| r.try_lock().ok())
-            .unwrap_or_else(|| self.readers[0].lock().expect("a reader never panics while held"));
+            .unwrap_or_else(|| {
+                self.readers[0]
+                    .lock()
+                    .expect("a reader never panics while held")
+            });
         f(&guard).map_err(sql_error)
     }
 
@@ -213,7 +218,10 @@ impl KvStore for EmbeddedKv {
                 conn.prepare_cached(&format!("SELECT value FROM kv WHERE key = ?1 AND {LIVE}"))?;
             let now = now_ms();
             keys.iter()
-                .map(|key| stmt.query_row(params![key, now], |row| row.get(0)).optional())
+                .map(|key| {
+                    stmt.query_row(params![key, now], |row| row.get(0))
+                        .optional()
+                })
                 .collect()
         })
     }
@@ -269,7 +277,9 @@ mod tests {
         let kv = EmbeddedKv::open(&dir.path().join("kv/s.sqlite")).unwrap();
         assert_eq!(kv.get("a").await.unwrap(), None);
         kv.set("a", b"1", None).await.unwrap();
-        kv.set("b", b"2", Some(Duration::from_millis(50))).await.unwrap();
+        kv.set("b", b"2", Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
         assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
         assert!(kv.exists("b").await.unwrap());
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -277,9 +287,18 @@ mod tests {
         assert_eq!(kv.get("b").await.unwrap(), None);
         assert_eq!(kv.increment("a", 41).await.unwrap(), 42);
         assert_eq!(kv.increment("n", 2).await.unwrap(), 2);
-        assert_eq!(kv.list_keys(0).await.unwrap(), (vec!["a".into(), "n".into()], None));
+        assert_eq!(
+            kv.list_keys(0).await.unwrap(),
+            (vec!["a".into(), "n".into()], None)
+        );
         kv.set("s", b"text", None).await.unwrap();
-        assert!(kv.increment("s", 1).await.unwrap_err().0.contains("not a decimal counter"));
+        assert!(
+            kv.increment("s", 1)
+                .await
+                .unwrap_err()
+                .0
+                .contains("not a decimal counter")
+        );
         kv.delete_many(&["a".into(), "s".into()]).await.unwrap();
         assert_eq!(
             kv.get_many(&["a".into(), "n".into()]).await.unwrap(),
@@ -291,7 +310,9 @@ mod tests {
     async fn list_keys_pages() {
         let dir = tempfile::tempdir().unwrap();
         let kv = EmbeddedKv::open(&dir.path().join("s.sqlite")).unwrap();
-        let pairs: Vec<_> = (0..PAGE + 5).map(|i| (format!("k{i:05}"), vec![1])).collect();
+        let pairs: Vec<_> = (0..PAGE + 5)
+            .map(|i| (format!("k{i:05}"), vec![1]))
+            .collect();
         kv.set_many(&pairs).await.unwrap();
         let (first, next) = kv.list_keys(0).await.unwrap();
         assert_eq!(first.len(), PAGE);

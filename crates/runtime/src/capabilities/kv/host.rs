@@ -25,9 +25,7 @@ impl Host {
 impl store::Host for Host {
     async fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
         match self.caps.key_value_store(&identifier) {
-            Ok(store) => {
-                Ok(Ok(self.table.push(Bucket { store })?))
-            }
+            Ok(store) => Ok(Ok(self.table.push(Bucket { store })?)),
             Err(denial) => Ok(Err(match denial {
                 crate::capabilities::Denial::Unknown => Error::NoSuchStore,
                 crate::capabilities::Denial::NotGranted => Error::AccessDenied,
@@ -78,7 +76,12 @@ impl store::HostBucket for Host {
 }
 
 impl atomics::Host for Host {
-    async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> Outcome<u64> {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Outcome<u64> {
         let bucket = self.bucket(&bucket)?;
         Ok(bucket.store.increment(&key, delta).await.map_err(other))
     }
@@ -91,12 +94,17 @@ impl batch::Host for Host {
         keys: Vec<String>,
     ) -> Outcome<Vec<Option<(String, Vec<u8>)>>> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.get_many(&keys).await.map_err(other).map(|values| {
-            keys.into_iter()
-                .zip(values)
-                .map(|(key, value)| value.map(|v| (key, v)))
-                .collect()
-        }))
+        Ok(bucket
+            .store
+            .get_many(&keys)
+            .await
+            .map_err(other)
+            .map(|values| {
+                keys.into_iter()
+                    .zip(values)
+                    .map(|(key, value)| value.map(|v| (key, v)))
+                    .collect()
+            }))
     }
 
     async fn set_many(

@@ -17,7 +17,8 @@ pub struct RedisKv {
 impl RedisKv {
     /// Connects to `url`; fails if the server does not answer.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
-        let client = redis::Client::open(url).map_err(|e| KvError(format!("bad Redis url: {e}")))?;
+        let client =
+            redis::Client::open(url).map_err(|e| KvError(format!("bad Redis url: {e}")))?;
         let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new(client))
             .await
             .map_err(|_| KvError("Redis did not answer within 10s".into()))?
@@ -50,7 +51,8 @@ impl KvStore for RedisKv {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key)).arg(value);
         if let Some(ttl) = ttl {
-            cmd.arg("PX").arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+            cmd.arg("PX")
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         }
         self.run(&cmd).await
     }

@@ -41,7 +41,10 @@ impl PostgresDatabase {
             .await
             .map_err(|_| SqlError::Connection("PostgreSQL did not answer within 10s".into()))?;
         drop(probe.map_err(|e| {
-            SqlError::Connection(format!("cannot connect to PostgreSQL: {}", source_chain(&e)))
+            SqlError::Connection(format!(
+                "cannot connect to PostgreSQL: {}",
+                source_chain(&e)
+            ))
         })?);
         Ok(db)
     }
@@ -79,7 +82,9 @@ impl PostgresConnection {
 
 impl Drop for PostgresConnection {
     fn drop(&mut self) {
-        let Some(client) = self.client.take() else { return };
+        let Some(client) = self.client.take() else {
+            return;
+        };
         if !self.in_transaction {
             return;
         }
@@ -196,7 +201,10 @@ fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlErro
     let ty = row.columns()[i].type_().clone();
     let get = |e: tokio_postgres::Error| SqlError::Conversion(source_chain(&e));
     let value = match ty {
-        Type::BOOL => row.try_get::<_, Option<bool>>(i).map_err(get)?.map(SqlValue::Boolean),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(i)
+            .map_err(get)?
+            .map(SqlValue::Boolean),
         Type::INT2 => row
             .try_get::<_, Option<i16>>(i)
             .map_err(get)?
@@ -205,7 +213,10 @@ fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlErro
             .try_get::<_, Option<i32>>(i)
             .map_err(get)?
             .map(|v| SqlValue::Integer(v.into())),
-        Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(get)?.map(SqlValue::Integer),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map_err(get)?
+            .map(SqlValue::Integer),
         Type::OID => row
             .try_get::<_, Option<u32>>(i)
             .map_err(get)?
@@ -214,11 +225,18 @@ fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlErro
             .try_get::<_, Option<f32>>(i)
             .map_err(get)?
             .map(|v| SqlValue::Real(v.into())),
-        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map_err(get)?.map(SqlValue::Real),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-            row.try_get::<_, Option<String>>(i).map_err(get)?.map(SqlValue::Text)
-        }
-        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i).map_err(get)?.map(SqlValue::Blob),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(i)
+            .map_err(get)?
+            .map(SqlValue::Real),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => row
+            .try_get::<_, Option<String>>(i)
+            .map_err(get)?
+            .map(SqlValue::Text),
+        Type::BYTEA => row
+            .try_get::<_, Option<Vec<u8>>>(i)
+            .map_err(get)?
+            .map(SqlValue::Blob),
         other => {
             let name = row.columns()[i].name();
             return Err(SqlError::Conversion(format!(

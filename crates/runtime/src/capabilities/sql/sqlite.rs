@@ -45,11 +45,12 @@ impl SqliteDatabase {
 
 /// Opens one connection. `synchronous = FULL`: a commit is on disk when it returns.
 fn connect(path: &Path) -> Result<rusqlite::Connection, SqlError> {
-    let conn = rusqlite::Connection::open(path).map_err(|e| {
-        SqlError::Connection(format!("cannot open {}: {e}", path.display()))
-    })?;
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
-        .map_err(sql_error)?;
+    let conn = rusqlite::Connection::open(path)
+        .map_err(|e| SqlError::Connection(format!("cannot open {}: {e}", path.display())))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(sql_error)?;
     Ok(conn)
 }
 
@@ -62,7 +63,11 @@ impl SqlDatabase for SqliteDatabase {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let idle = self.idle.lock().expect("never poisoned: no panics while held").pop();
+        let idle = self
+            .idle
+            .lock()
+            .expect("never poisoned: no panics while held")
+            .pop();
         let conn = match idle {
             Some(conn) => conn,
             None => {
@@ -129,7 +134,9 @@ impl SqlConnection for SqliteConnection {
         self.run(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
             let changed = stmt
-                .execute(rusqlite::params_from_iter(params.into_iter().map(to_sqlite)))
+                .execute(rusqlite::params_from_iter(
+                    params.into_iter().map(to_sqlite),
+                ))
                 .map_err(sql_error)?;
             Ok(changed as u64)
         })
@@ -150,7 +157,9 @@ impl SqlConnection for SqliteConnection {
                 .collect();
             let width = columns.len();
             let mut rows = stmt
-                .query(rusqlite::params_from_iter(params.into_iter().map(to_sqlite)))
+                .query(rusqlite::params_from_iter(
+                    params.into_iter().map(to_sqlite),
+                ))
                 .map_err(sql_error)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(sql_error)? {
@@ -233,7 +242,10 @@ mod tests {
             .unwrap();
         assert_eq!(inserted, 1);
         let rows = conn
-            .query("SELECT id, name, score, data FROM t WHERE id = ?1", vec![SqlValue::Integer(1)])
+            .query(
+                "SELECT id, name, score, data FROM t WHERE id = ?1",
+                vec![SqlValue::Integer(1)],
+            )
             .await
             .unwrap();
         assert_eq!(rows.columns[1].type_name, "TEXT");
@@ -250,7 +262,10 @@ mod tests {
             .execute("INSERT INTO t (id, name) VALUES (1, 'x')", vec![])
             .await
             .unwrap_err();
-        assert!(matches!(err, SqlError::Sql { code: Some(ref c), .. } if c == "ConstraintViolation"), "{err:?}");
+        assert!(
+            matches!(err, SqlError::Sql { code: Some(ref c), .. } if c == "ConstraintViolation"),
+            "{err:?}"
+        );
 
         conn.transaction(TransactionStep::Begin).await.unwrap();
         conn.execute("DELETE FROM t", vec![]).await.unwrap();
