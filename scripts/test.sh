@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The capability tests start real Redis and PostgreSQL servers (tests/support/src/services.rs).
+if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_if_needed apt-get update -q
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q redis-server postgresql
+fi
 # Dependencies and the guests are built once and shared through target/; a second run only
 # rebuilds what changed.
 cargo fmt --all --check
@@ -12,4 +18,5 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
 # The Wasm guests (test guests and examples) are linted for their own target.
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
-  -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -- -D warnings
+  -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \
+  -p tessera-guest -p kv-cache -p notes -- -D warnings

@@ -196,7 +196,9 @@ const POSTGRES: Dialect = Dialect {
 };
 
 fn statement(sql: &str, params: Value) -> String {
-    json!({"sql": sql, "params": params}).to_string()
+    let mut statement = json!({"sql": sql});
+    statement["params"] = params;
+    statement.to_string()
 }
 
 async fn exercise_sql(addr: SocketAddr, dialect: &Dialect) {
@@ -552,4 +554,101 @@ async fn embedded_writes_survive_kill_9() {
     )
     .await;
     assert_eq!(rows["rows"], json!([["durable"]]));
+}
+
+fn example(name: &str, state: &tempfile::TempDir) -> Server {
+    let manifest = std::path::Path::new(tessera_test_support::WORKSPACE_ROOT)
+        .join(format!("examples/{name}/tessera.toml"));
+    Server::start_with(
+        TESSERA,
+        &manifest,
+        ServerOptions::default().args([
+            "--state-dir".to_string(),
+            state.path().display().to_string(),
+        ]),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_kv_cache_hits_until_the_ttl_expires() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        TESSERA,
+        &std::path::Path::new(tessera_test_support::WORKSPACE_ROOT)
+            .join("examples/kv-cache/tessera.toml"),
+        ServerOptions::default()
+            .args([
+                "--state-dir".to_string(),
+                state.path().display().to_string(),
+            ])
+            .env("TESSERA_VAR_TTL_MS", "600"),
+    );
+    let addr = server.addr();
+    let first = call(addr, "GET", "/fib/25", "").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.json(), json!({"n": 25, "fib": "75025"}));
+    assert_eq!(first.header("x-cache"), Some("miss"));
+    let second = call(addr, "GET", "/fib/25", "").await;
+    assert_eq!(second.header("x-cache"), Some("hit"));
+    assert_eq!(second.json(), first.json());
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        call(addr, "GET", "/fib/25", "").await.header("x-cache"),
+        Some("miss")
+    );
+    assert_eq!(call(addr, "GET", "/fib/99", "").await.status, 400);
+    assert!(state.path().join("kv/default.sqlite").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_notes_stores_and_lists() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let server = example("notes", &state);
+    let addr = server.addr();
+    for (text, id) in [("buy milk", 1), ("it's a 'quoted' note", 2)] {
+        let created = call(addr, "POST", "/notes", text).await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        assert_eq!(created.json(), json!({"id": id}));
+    }
+    assert_eq!(
+        ok_json(addr, "GET", "/notes", "").await,
+        json!([{"id": 2, "body": "it's a 'quoted' note"}, {"id": 1, "body": "buy milk"}])
+    );
+    assert_eq!(
+        ok_json(addr, "GET", "/notes/1", "").await,
+        json!({"id": 1, "body": "buy milk"})
+    );
+    assert_eq!(call(addr, "GET", "/notes/9", "").await.status, 404);
+    assert_eq!(call(addr, "DELETE", "/notes/1", "").await.status, 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_notes_on_postgres() {
+    let postgres = Postgres::start();
+    let state = tempfile::tempdir().expect("tempdir");
+    let config = state.path().join("runtime.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sql_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n",
+            postgres.url()
+        ),
+    )
+    .expect("runtime.toml");
+    let server = Server::start_with(
+        TESSERA,
+        &std::path::Path::new(tessera_test_support::WORKSPACE_ROOT)
+            .join("examples/notes/tessera.toml"),
+        ServerOptions::default()
+            .args(["--runtime-config".to_string(), config.display().to_string()]),
+    );
+    let addr = server.addr();
+    assert_eq!(
+        call(addr, "POST", "/notes", "on postgres").await.status,
+        201
+    );
+    assert_eq!(
+        ok_json(addr, "GET", "/notes", "").await,
+        json!([{"id": 1, "body": "on postgres"}])
+    );
 }

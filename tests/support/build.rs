@@ -16,6 +16,8 @@ const GUESTS: &[&str] = &[
     "missing-import",
     "hello",
     "caps",
+    "kv-cache",
+    "notes",
 ];
 
 fn main() {
@@ -28,8 +30,7 @@ fn main() {
     for watched in [
         "tests/guests",
         "crates/guest",
-        "examples/hello/src",
-        "examples/hello/Cargo.toml",
+        "examples",
         "wit",
         "Cargo.lock",
     ] {

@@ -65,6 +65,7 @@ impl OutboundClient {
     }
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
 fn client_error(e: hyper_util::client::legacy::Error) -> Error {
     let text = {
         let mut text = e.to_string();

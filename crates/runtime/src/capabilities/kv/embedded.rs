@@ -121,6 +121,7 @@ impl EmbeddedKv {
     }
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
 fn sql_error(e: rusqlite::Error) -> KvError {
     KvError(format!("embedded store: {e}"))
 }

@@ -247,6 +247,7 @@ fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlErro
     Ok(value.unwrap_or(SqlValue::Null))
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
 fn pg_error(e: tokio_postgres::Error) -> SqlError {
     if let Some(db) = e.as_db_error() {
         return SqlError::Sql {
