@@ -11,6 +11,8 @@
 //!   `{"sql": "...", "params": [1, 2.5, "text", true, null, {"blob": [0, 1]}]}`;
 //!   `POST /sql/tx?db=D&then=commit|rollback` with `{"statements": [{"sql":…,"params":…}]}`
 //! - `GET /http?url=U`: sends a GET and returns the status and body it got.
+//! - `GET /noop`: nothing (the baseline for benchmarks); `GET /bench`: one KV get, one KV set
+//!   and one SQL point query on the `default` store and database (bench/capabilities.sh).
 //!
 //! A leading `/denied` is ignored, so one build can be mounted twice: with grants and without.
 
@@ -74,6 +76,8 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         ("config", op) => variables(&request, op),
         ("sql", op) => database(&request, op, &body),
         ("http", _) => outbound(&request),
+        ("noop", _) => reply(StatusCode::OK, "noop\n"),
+        ("bench", _) => bench(),
         _ => reply(StatusCode::NOT_FOUND, "unknown command\n"),
     }
 }
@@ -273,4 +277,25 @@ fn outbound(request: &Request<Body>) -> Result<Response<Body>, Error> {
         text.extend(chunk);
     }
     json_reply(&json!({ "status": status, "body": String::from_utf8_lossy(&text) }))
+}
+
+/// One key-value get, one set and one SQL point query: the per-request work
+/// bench/capabilities.sh measures. The table is created by the first call.
+fn bench() -> Result<Response<Body>, Error> {
+    let bucket = store::open("default").map_err(|e| Error::msg(format!("{e:?}")))?;
+    let seen = bucket.get("bench").map_err(|e| Error::msg(format!("{e:?}")))?;
+    bucket
+        .set("bench", b"value")
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
+    let db = sql::Connection::open("default").map_err(|e| Error::msg(format!("{e:?}")))?;
+    let rows = match db.query("SELECT v FROM bench WHERE id = $1", &[sql::Value::Integer(1)]) {
+        Ok(rows) => rows,
+        Err(_) => {
+            db.execute("CREATE TABLE IF NOT EXISTS bench (id BIGINT PRIMARY KEY, v TEXT)", &[])
+                .and_then(|_| db.execute("INSERT INTO bench (id, v) VALUES (1, 'one')", &[]))
+                .and_then(|_| db.query("SELECT v FROM bench WHERE id = $1", &[sql::Value::Integer(1)]))
+                .map_err(|e| Error::msg(format!("{e:?}")))?
+        }
+    };
+    reply(StatusCode::OK, format!("{} {}\n", seen.is_some(), rows.rows.len()))
 }

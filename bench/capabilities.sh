@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# What capabilities cost per request, in one run, on one Tessera build:
+#
+#   hello      examples/hello (the hello route)
+#   noop       the caps test guest answering without touching a capability (wstd baseline)
+#   kv-get     the same guest doing one key-value get
+#   mixed      one KV get + one KV set + one SQL point query per request
+#
+# each on the embedded backends (SQLite files) and on Redis + PostgreSQL started here on
+# loopback (from the Debian packages, installed if missing). wrk, DURATION seconds per load
+# (default 5), 32 connections then 1; prints req/s, p50 and what a KV get adds over noop.
+#
+#   bench/capabilities.sh [DURATION]
+#
+# RUST_BACKTRACE is unset (it slows Wasmtime: a backtrace per dropped store).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-5}
+unset RUST_BACKTRACE
+export TESSERA_LOG=warn
+sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+for tool in wrk curl redis-server; do
+  command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk curl redis-server
+done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q postgresql
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+echo "building (release)"
+cargo build --release -q -p hello -p caps --target wasm32-wasip2 --target-dir target/wasm
+cargo build --release -q -p tessera-cli
+wasm=$PWD/target/wasm/wasm32-wasip2/release
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5; rm -rf "$work"' EXIT
+
+# Redis and PostgreSQL on free loopback ports, nothing persisted.
+redis-server --bind 127.0.0.1 --port 6399 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+mkdir -p "$work/pg"
+as_pg=(); [ "$(id -u)" = 0 ] && { chown postgres "$work/pg"; as_pg=(runuser -u postgres --); }
+"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -A trust -U tessera --no-sync >/dev/null
+"${as_pg[@]}" "$pg_bin/postgres" -D "$work/pg/data" -p 5499 -k "$work/pg" \
+  -c listen_addresses=127.0.0.1 >"$work/pg.log" 2>&1 &
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/5499) 2>/dev/null && break; sleep 0.1; done
+
+cat >"$work/tessera.toml" <<TOML
+[[route]]
+path = "/hello"
+component = "hello"
+
+[[route]]
+path = "/..."
+component = "caps"
+
+[component.hello]
+source = "$wasm/hello.wasm"
+
+[component.caps]
+source = "$wasm/caps.wasm"
+key_value_stores = ["default"]
+sql_databases = ["default"]
+TOML
+cat >"$work/networked.toml" <<TOML
+[key_value_store.default]
+type = "redis"
+url = "redis://127.0.0.1:6399"
+
+[sql_database.default]
+type = "postgres"
+url = "postgres://tessera@127.0.0.1:5499/postgres"
+TOML
+
+to_us() { awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
+  if (u=="us") print v; else if (u=="ms") print v*1000; else if (u=="s") print v*1000000; else print v }'; }
+printf '%-10s %-9s %10s %10s %10s\n' backend route "req/s@32" "req/s@1" "p50@1(us)"
+declare -A p50
+run() { # backend, extra args...
+  local backend=$1; shift
+  target/release/tessera up --manifest "$work/tessera.toml" --listen 127.0.0.1:3199 \
+    --state-dir "$work/state-$backend" "$@" >"$work/$backend.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 200); do curl -sf http://127.0.0.1:3199/hello >/dev/null 2>&1 && break; sleep 0.05; done
+  curl -sf http://127.0.0.1:3199/kv/set?key=a -X PUT -d value >/dev/null
+  curl -sf http://127.0.0.1:3199/bench >/dev/null || { cat "$work/$backend.log"; exit 1; }
+  for route in hello noop kv-get mixed; do
+    local path=/$route
+    case $route in kv-get) path="/kv/get?key=a";; mixed) path=/bench;; esac
+    local url="http://127.0.0.1:3199$path"
+    wrk -t2 -c32 -d2s "$url" >/dev/null
+    local many one
+    many=$(wrk -t2 -c32 -d"${duration}s" "$url" | awk '/Requests\/sec/ {print $2}')
+    one=$(wrk -t1 -c1 -d"${duration}s" --latency "$url")
+    local rps1 lat
+    rps1=$(awk '/Requests\/sec/ {print $2}' <<<"$one")
+    lat=$(awk '$1=="50%" {print $2}' <<<"$one" | to_us)
+    p50[$backend-$route]=$lat
+    printf '%-10s %-9s %10s %10s %10s\n' "$backend" "$route" "$many" "$rps1" "$lat"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+run embedded
+run networked --runtime-config "$work/networked.toml"
+for backend in embedded networked; do
+  awk -v a="${p50[$backend-kv-get]}" -v b="${p50[$backend-noop]}" -v m="${p50[$backend-mixed]}" -v n="$backend" \
+    'BEGIN { printf "%s: one KV get adds %.0f us to p50 at 1 connection (target <= 20 for embedded); get+set+query adds %.0f us\n", n, a-b, m-b }'
+done
