@@ -283,19 +283,34 @@ fn outbound(request: &Request<Body>) -> Result<Response<Body>, Error> {
 /// bench/capabilities.sh measures. The table is created by the first call.
 fn bench() -> Result<Response<Body>, Error> {
     let bucket = store::open("default").map_err(|e| Error::msg(format!("{e:?}")))?;
-    let seen = bucket.get("bench").map_err(|e| Error::msg(format!("{e:?}")))?;
+    let seen = bucket
+        .get("bench")
+        .map_err(|e| Error::msg(format!("{e:?}")))?;
     bucket
         .set("bench", b"value")
         .map_err(|e| Error::msg(format!("{e:?}")))?;
     let db = sql::Connection::open("default").map_err(|e| Error::msg(format!("{e:?}")))?;
-    let rows = match db.query("SELECT v FROM bench WHERE id = $1", &[sql::Value::Integer(1)]) {
+    let rows = match db.query(
+        "SELECT v FROM bench WHERE id = $1",
+        &[sql::Value::Integer(1)],
+    ) {
         Ok(rows) => rows,
-        Err(_) => {
-            db.execute("CREATE TABLE IF NOT EXISTS bench (id BIGINT PRIMARY KEY, v TEXT)", &[])
-                .and_then(|_| db.execute("INSERT INTO bench (id, v) VALUES (1, 'one')", &[]))
-                .and_then(|_| db.query("SELECT v FROM bench WHERE id = $1", &[sql::Value::Integer(1)]))
-                .map_err(|e| Error::msg(format!("{e:?}")))?
-        }
+        Err(_) => db
+            .execute(
+                "CREATE TABLE IF NOT EXISTS bench (id BIGINT PRIMARY KEY, v TEXT)",
+                &[],
+            )
+            .and_then(|_| db.execute("INSERT INTO bench (id, v) VALUES (1, 'one')", &[]))
+            .and_then(|_| {
+                db.query(
+                    "SELECT v FROM bench WHERE id = $1",
+                    &[sql::Value::Integer(1)],
+                )
+            })
+            .map_err(|e| Error::msg(format!("{e:?}")))?,
     };
-    reply(StatusCode::OK, format!("{} {}\n", seen.is_some(), rows.rows.len()))
+    reply(
+        StatusCode::OK,
+        format!("{} {}\n", seen.is_some(), rows.rows.len()),
+    )
 }
