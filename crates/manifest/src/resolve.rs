@@ -74,12 +74,13 @@ impl Manifest {
                 allowed_outbound_hosts: grants.allowed_outbound_hosts.clone(),
                 ..ResolvedGrants::default()
             };
-            for (field, granted, defined, section, out) in [
+            for (field, granted, defined, section, what, out) in [
                 (
                     "key_value_stores",
                     &grants.key_value_stores,
                     runtime.key_value_stores.keys().collect::<Vec<_>>(),
                     "key_value_store",
+                    "key-value store",
                     &mut out.key_value_stores,
                 ),
                 (
@@ -87,6 +88,7 @@ impl Manifest {
                     &grants.sql_databases,
                     runtime.sql_databases.keys().collect::<Vec<_>>(),
                     "sql_database",
+                    "SQL database",
                     &mut out.sql_databases,
                 ),
             ] {
@@ -95,11 +97,6 @@ impl Manifest {
                         out.push(named.name.clone());
                         continue;
                     }
-                    let what = if section == "key_value_store" {
-                        "key-value store"
-                    } else {
-                        "SQL database"
-                    };
                     let close = did_you_mean(&named.name, defined.iter().map(|d| d.as_str()));
                     let fix = match close {
                         Some(close) => format!("did you mean \"{close}\"?"),
@@ -122,38 +119,36 @@ impl Manifest {
             }
             for (name, variable) in &grants.variables {
                 let overridden = env(&variable_env(name));
-                let value = match (&variable.source, overridden) {
-                    (VariableSource::Literal(_), Some(value)) => Some((value, false)),
-                    (VariableSource::Secret(_), Some(value)) => Some((value, true)),
-                    (VariableSource::Literal(value), None) => Some((value.clone(), false)),
-                    (VariableSource::Secret(secret), None) => env(&secret_env(secret))
+                // A literal always has a value; a secret may have none (then `Err(name)`).
+                let value = match &variable.source {
+                    VariableSource::Literal(value) => {
+                        Ok((overridden.unwrap_or_else(|| value.clone()), false))
+                    }
+                    VariableSource::Secret(secret) => overridden
+                        .or_else(|| env(&secret_env(secret)))
                         .or_else(|| runtime.secrets.get(secret).cloned())
-                        .map(|value| (value, true)),
+                        .map(|value| (value, true))
+                        .ok_or(secret),
                 };
                 match value {
-                    Some((value, secret)) => out.variables.push(ResolvedVariable {
+                    Ok((value, secret)) => out.variables.push(ResolvedVariable {
                         name: name.clone(),
                         value,
                         secret,
                     }),
-                    None => {
-                        let VariableSource::Secret(secret) = &variable.source else {
-                            unreachable!("a literal always has a value")
-                        };
-                        diagnostics.push(
-                            Diagnostic::new(
-                                &self.file,
-                                format!("{key}.variables.{name}"),
-                                format!("the secret \"{secret}\" has no value"),
-                                format!(
-                                    "set the environment variable {}, or add {secret} = \"...\" under [secrets] in {}",
-                                    secret_env(secret),
-                                    runtime.describe()
-                                ),
-                            )
-                            .at_line(variable.line),
-                        );
-                    }
+                    Err(secret) => diagnostics.push(
+                        Diagnostic::new(
+                            &self.file,
+                            format!("{key}.variables.{name}"),
+                            format!("the secret \"{secret}\" has no value"),
+                            format!(
+                                "set the environment variable {}, or add {secret} = \"...\" under [secrets] in {}",
+                                secret_env(secret),
+                                runtime.describe()
+                            ),
+                        )
+                        .at_line(variable.line),
+                    ),
                 }
             }
             resolved.insert(id.clone(), out);

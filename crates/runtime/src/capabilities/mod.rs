@@ -44,6 +44,8 @@ pub(crate) enum Denial {
 pub struct BackendError {
     /// "key-value store" or "SQL database".
     pub what: &'static str,
+    /// The runtime configuration's table for it: `key_value_store` or `sql_database`.
+    pub section: &'static str,
     /// Its name.
     pub name: String,
     /// The backend and where it is, with any password removed.
@@ -107,6 +109,7 @@ impl Backends {
                 }
                 Err(e) => errors.push(BackendError {
                     what: "key-value store",
+                    section: "key_value_store",
                     name: name.clone(),
                     backend: describe_kv(backend),
                     reason: e.0,
@@ -135,6 +138,7 @@ impl Backends {
                 }
                 Err(e) => errors.push(BackendError {
                     what: "SQL database",
+                    section: "sql_database",
                     name: name.clone(),
                     backend: describe_sql(backend),
                     reason: e.to_string(),
@@ -213,6 +217,19 @@ fn redact(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// An error and its sources on one line, for messages from client libraries that keep the
+/// useful part (refused, timed out, bad password) in a source.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// What one component may use.

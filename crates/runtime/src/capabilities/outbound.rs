@@ -11,7 +11,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use super::Capabilities;
+use super::{Capabilities, error_chain};
 
 /// How long a connection attempt may take unless the guest asks for less.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,16 +67,7 @@ impl OutboundClient {
 
 #[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
 fn client_error(e: hyper_util::client::legacy::Error) -> Error {
-    let text = {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
-    };
+    let text = error_chain(&e);
     if e.is_connect() {
         if text.contains("dns error") || text.contains("failed to lookup") {
             return Error::DnsError {

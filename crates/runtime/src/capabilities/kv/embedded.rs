@@ -137,13 +137,20 @@ fn expiry(ttl: Option<Duration>, now: i64) -> Option<i64> {
     ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
 }
 
-const LIVE: &str = "(expires_at IS NULL OR expires_at > ?2)";
+// Statements as constants: `prepare_cached` looks them up by text, so no request builds one.
+// `?2` is always the current time in milliseconds; expired rows are never returned.
+const GET: &str = "SELECT value FROM kv WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+const EXISTS: &str = "SELECT 1 FROM kv WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+const GET_WITH_EXPIRY: &str = "SELECT value, expires_at FROM kv
+     WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+const LIST: &str = "SELECT key FROM kv WHERE expires_at IS NULL OR expires_at > ?2
+     ORDER BY key LIMIT ?1 OFFSET ?3";
 
 #[async_trait]
 impl KvStore for EmbeddedKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT value FROM kv WHERE key = ?1 AND {LIVE}"))?
+            conn.prepare_cached(GET)?
                 .query_row(params![key, now_ms()], |row| row.get(0))
                 .optional()
         })
@@ -169,20 +176,14 @@ impl KvStore for EmbeddedKv {
     }
 
     async fn exists(&self, key: &str) -> Result<bool, KvError> {
-        self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT 1 FROM kv WHERE key = ?1 AND {LIVE}"))?
-                .exists(params![key, now_ms()])
-        })
+        self.read(|conn| conn.prepare_cached(EXISTS)?.exists(params![key, now_ms()]))
     }
 
     async fn list_keys(&self, cursor: u64) -> Result<(Vec<String>, Option<u64>), KvError> {
         let offset = i64::try_from(cursor).unwrap_or(i64::MAX);
         let keys: Vec<String> = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT key FROM kv WHERE expires_at IS NULL OR expires_at > ?1
-                 ORDER BY key LIMIT {PAGE} OFFSET ?2"
-            ))?;
-            let rows = stmt.query_map(params![now_ms(), offset], |row| row.get(0))?;
+            let mut stmt = conn.prepare_cached(LIST)?;
+            let rows = stmt.query_map(params![PAGE as i64, now_ms(), offset], |row| row.get(0))?;
             rows.collect()
         })?;
         let next = (keys.len() == PAGE).then(|| cursor + PAGE as u64);
@@ -193,11 +194,9 @@ impl KvStore for EmbeddedKv {
         let key = key.to_string();
         self.write(move |tx, now| {
             let current: Option<(Vec<u8>, Option<i64>)> = tx
-                .query_row(
-                    &format!("SELECT value, expires_at FROM kv WHERE key = ?1 AND {LIVE}"),
-                    params![key, now],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
+                .query_row(GET_WITH_EXPIRY, params![key, now], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()
                 .map_err(sql_error)?;
             let (old, expires_at) = match current {
@@ -215,8 +214,7 @@ impl KvStore for EmbeddedKv {
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT value FROM kv WHERE key = ?1 AND {LIVE}"))?;
+            let mut stmt = conn.prepare_cached(GET)?;
             let now = now_ms();
             keys.iter()
                 .map(|key| {

@@ -6,6 +6,7 @@ use wasmtime::component::Resource;
 
 use super::{Bucket, KvError};
 use crate::Host;
+use crate::capabilities::Denial;
 use crate::capabilities::bindings::tessera::host::kv_expiry;
 use crate::capabilities::bindings::wasi::keyvalue::store::{Error, KeyResponse};
 use crate::capabilities::bindings::wasi::keyvalue::{atomics, batch, store};
@@ -26,10 +27,8 @@ impl store::Host for Host {
     async fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
         match self.caps.key_value_store(&identifier) {
             Ok(store) => Ok(Ok(self.table.push(Bucket { store })?)),
-            Err(denial) => Ok(Err(match denial {
-                crate::capabilities::Denial::Unknown => Error::NoSuchStore,
-                crate::capabilities::Denial::NotGranted => Error::AccessDenied,
-            })),
+            Err(Denial::Unknown) => Ok(Err(Error::NoSuchStore)),
+            Err(Denial::NotGranted) => Ok(Err(Error::AccessDenied)),
         }
     }
 }

@@ -10,6 +10,8 @@ use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use crate::capabilities::error_chain;
+
 use super::{RowSet, SqlColumn, SqlConnection, SqlDatabase, SqlError, SqlValue, TransactionStep};
 
 /// A pool of connections to one PostgreSQL database.
@@ -41,10 +43,7 @@ impl PostgresDatabase {
             .await
             .map_err(|_| SqlError::Connection("PostgreSQL did not answer within 10s".into()))?;
         drop(probe.map_err(|e| {
-            SqlError::Connection(format!(
-                "cannot connect to PostgreSQL: {}",
-                source_chain(&e)
-            ))
+            SqlError::Connection(format!("cannot connect to PostgreSQL: {}", error_chain(&e)))
         })?);
         Ok(db)
     }
@@ -57,7 +56,7 @@ impl SqlDatabase for PostgresDatabase {
             .pool
             .get()
             .await
-            .map_err(|e| SqlError::Connection(source_chain(&e)))?;
+            .map_err(|e| SqlError::Connection(error_chain(&e)))?;
         Ok(Box::new(PostgresConnection {
             client: Some(client),
             in_transaction: false,
@@ -199,7 +198,7 @@ impl ToSql for Param<'_> {
 
 fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlError> {
     let ty = row.columns()[i].type_().clone();
-    let get = |e: tokio_postgres::Error| SqlError::Conversion(source_chain(&e));
+    let get = |e: tokio_postgres::Error| SqlError::Conversion(error_chain(&e));
     let value = match ty {
         Type::BOOL => row
             .try_get::<_, Option<bool>>(i)
@@ -255,23 +254,11 @@ fn pg_error(e: tokio_postgres::Error) -> SqlError {
             message: db.message().to_string(),
         };
     }
-    let text = source_chain(&e);
+    let text = error_chain(&e);
     // A parameter that `Param::to_sql` refused is reported as "error serializing parameter".
     if text.contains("serializing parameter") {
         SqlError::Conversion(text)
     } else {
         SqlError::Connection(text)
     }
-}
-
-/// An error and its sources on one line.
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
