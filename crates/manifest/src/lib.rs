@@ -24,6 +24,7 @@
 //! - `validate`: from raw structs to the [`Manifest`] model, collecting diagnostics.
 //! - `route`: route path patterns.
 //! - `model`: the validated types.
+//! - `middleware`: named middleware (`[middleware.<name>]`) and route middleware lists.
 //! - `grants`: what a component may use (stores, databases, hosts, variables).
 //! - `runtime_config`: the backends behind stores and databases, and secrets.
 //! - `resolve`: grants checked against the runtime configuration, variables given values.
@@ -33,6 +34,7 @@
 
 mod error;
 mod grants;
+mod middleware;
 mod model;
 mod raw;
 mod resolve;
@@ -42,8 +44,16 @@ mod validate;
 
 use std::path::Path;
 
+/// Request headers through which the host tells a guest how its route matched and who the
+/// client is. Client requests never carry headers with this prefix: the host removes them.
+pub const RESERVED_HEADER_PREFIX: &str = "tessera-";
+
 pub use error::{Diagnostic, ManifestError};
 pub use grants::{Grants, HostPattern, Named, Variable, VariableSource, is_variable_name};
+pub use middleware::{
+    ApiKeySpec, CompressionSpec, CorsSpec, FileSetting, GuardSpec, JWT_ALGORITHMS, JsonSchemaSpec,
+    JwtKey, JwtSpec, MiddlewareKind, MiddlewareSpec, RateKey, RateLimitSpec, SecretSetting,
+};
 pub use model::{ComponentSpec, Limits, Manifest, Route};
 pub use resolve::{ResolvedGrants, ResolvedVariable};
 pub use route::{PatternError, RoutePattern, Segment};
@@ -216,6 +226,46 @@ max_concurrency = 100
     fn an_empty_manifest_has_no_routes() {
         let d = first_error("");
         assert_eq!(d.key, "route");
+    }
+
+    #[test]
+    fn routes_run_the_app_defaults_first_and_each_name_once() {
+        let text = format!(
+            "[middleware.rid]\ntype = \"request_id\"\n[middleware.zip]\ntype = \"compression\"\n\
+             [middleware.keys]\ntype = \"api_key\"\nkeys = {{ ci = \"k\" }}\n\
+             [app]\nmiddleware = [\"rid\", \"keys\"]\n{MINIMAL}"
+        )
+        .replace(
+            "methods = [\"GET\", \"POST\"]",
+            "methods = [\"GET\", \"POST\"]\nmiddleware = [\"zip\", \"rid\"]",
+        );
+        let m = parse(&text).unwrap();
+        assert_eq!(m.routes[0].middleware, ["rid", "keys", "zip"]);
+        let MiddlewareKind::Compression(zip) = &m.middleware["zip"].kind else {
+            panic!("zip is a compression step");
+        };
+        assert!(zip.gzip && zip.brotli);
+        let MiddlewareKind::ApiKey(keys) = &m.middleware["keys"].kind else {
+            panic!("keys is an api_key step");
+        };
+        assert_eq!(keys.header.as_deref(), Some("x-api-key"));
+    }
+
+    #[test]
+    fn a_guard_after_authentication_in_the_defaults_is_fine() {
+        let text = format!(
+            "[middleware.keys]\ntype = \"api_key\"\nkeys = {{ ci = \"k\" }}\n\
+             [middleware.ci_only]\ntype = \"guard\"\nsubjects = [\"ci\"]\n\
+             [app]\nmiddleware = [\"keys\"]\n{MINIMAL}"
+        )
+        .replace(
+            "methods = [\"GET\", \"POST\"]",
+            "middleware = [\"ci_only\"]",
+        );
+        assert_eq!(
+            parse(&text).unwrap().routes[0].middleware,
+            ["keys", "ci_only"]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Grants, RoutePattern};
+use crate::{Grants, MiddlewareSpec, RoutePattern};
 
 /// A validated `tessera.toml`.
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct Manifest {
     pub routes: Vec<Route>,
     /// The components, by id.
     pub components: BTreeMap<String, ComponentSpec>,
+    /// The named middleware, by name.
+    pub middleware: BTreeMap<String, MiddlewareSpec>,
 }
 
 /// One `[[route]]`.
@@ -30,6 +32,9 @@ pub struct Route {
     pub component: String,
     /// The methods it accepts; `None` accepts every method.
     pub methods: Option<Vec<http::Method>>,
+    /// The middleware it runs through, in order: `[app] middleware`, then its own (each
+    /// name once).
+    pub middleware: Vec<String>,
 }
 
 impl Route {

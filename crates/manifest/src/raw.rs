@@ -15,6 +15,18 @@ pub(crate) struct RawManifest {
     pub route: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     pub component: BTreeMap<String, Spanned<RawComponent>>,
+    #[serde(default)]
+    pub middleware: BTreeMap<String, Spanned<RawMiddleware>>,
+    pub app: Option<RawApp>,
+}
+
+/// `[app]`: settings for every route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApp {
+    /// Middleware that runs on every route, before the route's own list.
+    #[serde(default)]
+    pub middleware: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +35,7 @@ pub(crate) struct RawRoute {
     pub path: Spanned<String>,
     pub component: Spanned<String>,
     pub methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub middleware: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,4 +62,59 @@ pub(crate) struct RawLimits {
     /// A duration string (`"5s"`, `"250ms"`).
     pub timeout: Option<Spanned<toml::Value>>,
     pub max_concurrency: Option<Spanned<i64>>,
+}
+
+/// One `[middleware.<name>]`. Every type's keys live in one flat struct, so that unknown keys
+/// are caught with a suggestion and every value keeps its line; which keys apply to which
+/// `type` is checked afterwards (`middleware::check`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMiddleware {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    // jwt (and `algorithms` for compression)
+    pub algorithms: Option<Vec<Spanned<String>>>,
+    pub secret: Option<Spanned<String>>,
+    pub public_key_file: Option<Spanned<String>>,
+    pub jwks_file: Option<Spanned<String>>,
+    pub issuer: Option<Spanned<toml::Value>>,
+    pub audience: Option<Spanned<toml::Value>>,
+    pub leeway: Option<Spanned<toml::Value>>,
+    // jwt, api_key, request_id
+    pub header: Option<Spanned<String>>,
+    // api_key
+    pub query: Option<Spanned<String>>,
+    pub keys: Option<BTreeMap<String, Spanned<String>>>,
+    // guard
+    pub claims: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    pub roles: Option<Vec<Spanned<String>>>,
+    pub roles_claim: Option<Spanned<String>>,
+    pub scopes: Option<Vec<Spanned<String>>>,
+    pub subjects: Option<Vec<Spanned<String>>>,
+    // cors
+    pub allow_origins: Option<Vec<Spanned<String>>>,
+    pub allow_methods: Option<Vec<Spanned<String>>>,
+    pub allow_headers: Option<Vec<Spanned<String>>>,
+    pub expose_headers: Option<Vec<Spanned<String>>>,
+    pub allow_credentials: Option<Spanned<bool>>,
+    pub max_age: Option<Spanned<toml::Value>>,
+    // rate_limit
+    pub requests: Option<Spanned<i64>>,
+    pub per: Option<Spanned<toml::Value>>,
+    pub burst: Option<Spanned<i64>>,
+    pub key: Option<Spanned<String>>,
+    // body_limit, json_schema
+    pub max: Option<Spanned<toml::Value>>,
+    // header_limit
+    pub max_count: Option<Spanned<i64>>,
+    pub max_size: Option<Spanned<toml::Value>>,
+    // request_timeout
+    pub timeout: Option<Spanned<toml::Value>>,
+    // compression
+    pub min_size: Option<Spanned<toml::Value>>,
+    // json_schema
+    pub schema: Option<Spanned<String>>,
+    pub query_schema: Option<Spanned<String>>,
+    // wasm
+    pub component: Option<Spanned<String>>,
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{Diagnostic, ManifestError, did_you_mean};
-use crate::{HostPattern, Manifest, RuntimeConfig, VariableSource};
+use crate::{HostPattern, Manifest, MiddlewareKind, RuntimeConfig, SecretSetting, VariableSource};
 
 /// What one component may use, every name known to exist and every variable with a value.
 #[derive(Debug, Clone, Default)]
@@ -136,25 +136,80 @@ impl Manifest {
                         value,
                         secret,
                     }),
-                    Err(secret) => diagnostics.push(
-                        Diagnostic::new(
-                            &self.file,
-                            format!("{key}.variables.{name}"),
-                            format!("the secret \"{secret}\" has no value"),
-                            format!(
-                                "set the environment variable {}, or add {secret} = \"...\" under [secrets] in {}",
-                                secret_env(secret),
-                                runtime.describe()
-                            ),
-                        )
-                        .at_line(variable.line),
-                    ),
+                    Err(secret) => diagnostics.push(self.missing_secret(
+                        format!("{key}.variables.{name}"),
+                        variable.line,
+                        secret,
+                        runtime,
+                    )),
                 }
             }
             resolved.insert(id.clone(), out);
         }
         if diagnostics.is_empty() {
             Ok(resolved)
+        } else {
+            diagnostics.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
+            Err(ManifestError { diagnostics })
+        }
+    }
+
+    fn missing_secret(
+        &self,
+        key: impl Into<String>,
+        line: Option<usize>,
+        secret: &str,
+        runtime: &RuntimeConfig,
+    ) -> Diagnostic {
+        Diagnostic::new(
+            &self.file,
+            key,
+            format!("the secret \"{secret}\" has no value"),
+            format!(
+                "set the environment variable {}, or add {secret} = \"...\" under [secrets] in {}",
+                secret_env(secret),
+                runtime.describe()
+            ),
+        )
+        .at_line(line)
+    }
+
+    /// Gives every middleware setting that may be a secret (a `jwt` secret, `api_key` keys)
+    /// its value, by manifest key (such as `middleware.auth.secret`). Secrets come from
+    /// `TESSERA_SECRET_<NAME>` in `env`, else the runtime configuration's `[secrets]`.
+    pub fn resolve_middleware(
+        &self,
+        runtime: &RuntimeConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<BTreeMap<String, String>, ManifestError> {
+        let mut values = BTreeMap::new();
+        let mut diagnostics = Vec::new();
+        let settings = self.middleware.values().flat_map(|spec| match &spec.kind {
+            MiddlewareKind::Jwt(jwt) => match &jwt.key {
+                crate::JwtKey::Secret(secret) => vec![secret],
+                _ => Vec::new(),
+            },
+            MiddlewareKind::ApiKey(api_key) => api_key.keys.iter().map(|(_, s)| s).collect(),
+            _ => Vec::new(),
+        });
+        for setting in settings {
+            let SecretSetting { source, key, line } = setting;
+            let name = match source {
+                VariableSource::Literal(value) => {
+                    values.insert(key.clone(), value.clone());
+                    continue;
+                }
+                VariableSource::Secret(name) => name,
+            };
+            match env(&secret_env(name)).or_else(|| runtime.secrets.get(name).cloned()) {
+                Some(value) => {
+                    values.insert(key.clone(), value);
+                }
+                None => diagnostics.push(self.missing_secret(key, *line, name, runtime)),
+            }
+        }
+        if diagnostics.is_empty() {
+            Ok(values)
         } else {
             diagnostics.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
             Err(ManifestError { diagnostics })

@@ -8,22 +8,23 @@ use toml::Spanned;
 
 use crate::error::{Diagnostic, Lines, ManifestError, did_you_mean};
 use crate::grants::{Named, Variable, VariableSource, is_variable_name};
+use crate::middleware::{check_chain, check_middleware};
 use crate::raw::{RawComponent, RawLimits, RawManifest, RawRoute};
 use crate::{ComponentSpec, Grants, HostPattern, Limits, Manifest, Route, RoutePattern};
 
 /// Collects diagnostics against one file.
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     file: &'a Path,
     lines: Lines<'a>,
-    diagnostics: Vec<Diagnostic>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
-    fn line<T>(&self, value: &Spanned<T>) -> Option<usize> {
+    pub(crate) fn line<T>(&self, value: &Spanned<T>) -> Option<usize> {
         Some(self.lines.line_of(value.span().start))
     }
 
-    fn report(
+    pub(crate) fn report(
         &mut self,
         key: impl Into<String>,
         line: Option<usize>,
@@ -53,10 +54,51 @@ pub(crate) fn parse(text: &str, file: &Path, dir: &Path) -> Result<Manifest, Man
     }
     let component_ids: Vec<&str> = raw.component.keys().map(String::as_str).collect();
 
+    let mut middleware = BTreeMap::new();
+    for (name, table) in &raw.middleware {
+        if let Some(spec) = check_middleware(&mut checker, name, table, dir, &component_ids) {
+            middleware.insert(name.clone(), spec);
+        }
+    }
+    let middleware_names: Vec<&str> = raw.middleware.keys().map(String::as_str).collect();
+    let defaults: &[Spanned<String>] = raw
+        .app
+        .as_ref()
+        .and_then(|app| app.middleware.as_ref())
+        .map_or(&[], |list| list.get_ref());
+    let defaults_authenticate = check_chain(
+        &mut checker,
+        "app.middleware",
+        defaults,
+        &middleware,
+        &middleware_names,
+        false,
+    );
+
     let mut routes = Vec::new();
     for (index, route) in raw.route.iter().enumerate() {
-        if let Some(route) = check_route(&mut checker, index, route, &component_ids) {
-            routes.push(route);
+        if let Some(mut checked) = check_route(&mut checker, index, route, &component_ids) {
+            let own: &[Spanned<String>] = route
+                .get_ref()
+                .middleware
+                .as_ref()
+                .map_or(&[], |list| list.get_ref());
+            let mut chain: Vec<Spanned<String>> = defaults.to_vec();
+            for name in own {
+                if !chain.iter().any(|n| n.get_ref() == name.get_ref()) {
+                    chain.push(name.clone());
+                }
+            }
+            check_chain(
+                &mut checker,
+                &format!("route[{index}].middleware"),
+                &chain[defaults.len()..],
+                &middleware,
+                &middleware_names,
+                defaults_authenticate,
+            );
+            checked.middleware = chain.into_iter().map(Spanned::into_inner).collect();
+            routes.push(checked);
         }
     }
     check_duplicates(&mut checker, &routes, &raw.route);
@@ -76,6 +118,7 @@ pub(crate) fn parse(text: &str, file: &Path, dir: &Path) -> Result<Manifest, Man
             dir: dir.to_path_buf(),
             routes,
             components,
+            middleware,
         })
     } else {
         checker
@@ -178,7 +221,7 @@ fn missing_key_fix(field: &str) -> String {
     }
 }
 
-fn is_component_id(id: &str) -> bool {
+pub(crate) fn is_component_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -372,7 +415,7 @@ fn check_limits(checker: &mut Checker<'_>, component_key: &str, raw: &RawLimits)
     limits
 }
 
-fn size_of(value: &toml::Value) -> Option<u64> {
+pub(crate) fn size_of(value: &toml::Value) -> Option<u64> {
     match value {
         toml::Value::Integer(n) => u64::try_from(*n).ok(),
         toml::Value::String(s) => s.trim().parse::<bytesize::ByteSize>().ok().map(|b| b.0),
@@ -380,7 +423,7 @@ fn size_of(value: &toml::Value) -> Option<u64> {
     }
 }
 
-fn duration_of(value: &toml::Value) -> Option<Duration> {
+pub(crate) fn duration_of(value: &toml::Value) -> Option<Duration> {
     match value {
         toml::Value::String(s) => humantime::parse_duration(s.trim()).ok(),
         _ => None,
@@ -468,6 +511,7 @@ fn check_route(
         pattern: pattern.expect("no diagnostic means the pattern parsed"),
         component: component.clone(),
         methods,
+        middleware: Vec::new(),
     })
 }
 
