@@ -166,7 +166,11 @@ impl ComponentLoader {
         let _one_at_a_time = self.trial.lock().await;
         let mut store = Store::new(
             &self.engine,
-            Host::new(Capabilities::none(&component.id), component.limits.memory),
+            Host::new(
+                Capabilities::none(&component.id),
+                component.limits.memory,
+                None,
+            ),
         );
         store.limiter(|host| &mut host.limiter);
         store.set_epoch_deadline(u64::MAX);

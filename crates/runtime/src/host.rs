@@ -11,6 +11,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::capabilities::Capabilities;
+use crate::invoke::Next;
 use crate::log::GuestLog;
 
 /// Store data for one request to one component.
@@ -27,12 +28,15 @@ pub struct Host {
 }
 
 impl Host {
-    pub(crate) fn new(caps: Arc<Capabilities>, memory_cap: u64) -> Self {
+    pub(crate) fn new(caps: Arc<Capabilities>, memory_cap: u64, next: Option<Next>) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi: None,
             http: WasiHttpCtx::new(),
-            hooks: HttpHooks { caps: caps.clone() },
+            hooks: HttpHooks {
+                caps: caps.clone(),
+                next,
+            },
             limiter: MemoryLimiter::new(memory_cap),
             caps,
         }
@@ -93,7 +97,15 @@ impl HasData for TableOnly {
 /// How `wasi:http` behaves for guests.
 struct HttpHooks {
     caps: Arc<Capabilities>,
+    /// For a middleware step: the rest of the chain, until the guest calls it.
+    next: Option<Next>,
 }
+
+/// The authority a middleware component sends its outgoing request to in order to pass the
+/// request on to the next step of its route (`http://next.tessera.internal/<path>`). The host
+/// routes it in-process; it never reaches the network. `.internal` is reserved for private
+/// use (ICANN, 2024), so no public name can collide with it.
+pub const NEXT_AUTHORITY: &str = "next.tessera.internal";
 
 impl WasiHttpHooks for HttpHooks {
     // The default goes through `forbidden_header_filter`, which allocates an `Arc` for every
@@ -117,6 +129,21 @@ impl WasiHttpHooks for HttpHooks {
                 )>,
             > + Send,
     > {
+        if request.uri().host() == Some(NEXT_AUTHORITY) {
+            let Some(next) = self.next.take() else {
+                tracing::warn!(
+                    component = %self.caps.component,
+                    "refused a request to {NEXT_AUTHORITY}: only a middleware step may send one, once"
+                );
+                return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            };
+            return Box::new(async move {
+                let response = next(request).await;
+                let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
+                    Box::new(async { Ok(()) });
+                Ok((response, done))
+            });
+        }
         let client = match &self.caps.outbound {
             Some(client) if self.caps.allow_outbound(request.method(), request.uri()) => {
                 client.clone()

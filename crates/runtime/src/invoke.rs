@@ -23,6 +23,16 @@ use crate::{Host, HttpComponent, InvokeError};
 
 type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
 
+/// The rest of a route's chain, as a middleware component reaches it: called at most once,
+/// with the request the guest sent to [`NEXT_AUTHORITY`](crate::NEXT_AUTHORITY).
+pub type Next = Box<
+    dyn FnOnce(
+            http::Request<wasmtime_wasi_http::WasiBody>,
+        )
+            -> Pin<Box<dyn Future<Output = http::Response<wasmtime_wasi_http::WasiBody>> + Send>>
+        + Send,
+>;
+
 enum Head {
     Sent(Result<Result<http::Response<HyperOutgoingBody>, ErrorCode>, oneshot::error::RecvError>),
     Finished(Result<(), InvokeError>),
@@ -42,6 +52,34 @@ impl HttpComponent {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        self.invoke(request, None).await
+    }
+
+    /// Serves `request` as a middleware step: an outgoing request the guest sends to
+    /// [`NEXT_AUTHORITY`](crate::NEXT_AUTHORITY) goes to `next` (the rest of the route's
+    /// chain), in-process, and its response comes back as the outgoing request's response.
+    /// The component's deadline covers the whole call, `next` included.
+    pub async fn handle_with_next<B>(
+        &self,
+        request: http::Request<B>,
+        next: Next,
+    ) -> Result<http::Response<GuestBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.invoke(request, Some(next)).await
+    }
+
+    async fn invoke<B>(
+        &self,
+        request: http::Request<B>,
+        next: Option<Next>,
+    ) -> Result<http::Response<GuestBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let permit = self
             .permits
             .clone()
@@ -53,7 +91,7 @@ impl HttpComponent {
 
         let mut store = Store::new(
             self.pre.engine(),
-            Host::new(self.caps.clone(), self.limits.memory),
+            Host::new(self.caps.clone(), self.limits.memory, next),
         );
         store.limiter(|host| &mut host.limiter);
         // Yield to the scheduler at every epoch tick, so a guest computing for a long time

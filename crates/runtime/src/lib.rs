@@ -25,8 +25,9 @@ pub use capabilities::{BackendError, Backends, Capabilities};
 pub use component::{ComponentLoader, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine};
 pub use error::{InvokeError, LoadError};
-pub use host::Host;
-pub use invoke::{BodyError, GuestBody};
+pub use host::{Host, NEXT_AUTHORITY};
+pub use invoke::{BodyError, GuestBody, Next};
 pub use wasmtime::Engine;
 /// The error type request bodies handed to a guest must convert into.
 pub use wasmtime_wasi_http::Error as HttpError;
+pub use wasmtime_wasi_http::WasiBody;
