@@ -11,7 +11,7 @@ use std::time::Instant;
 use http_body_util::{BodyExt, Empty};
 use tessera_manifest::Manifest;
 use tessera_runtime::{CompileCache, ComponentLoader, EngineSettings, new_engine};
-use tessera_server::App;
+use tessera_server::{App, Connection, Middleware};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,20 +39,23 @@ fn main() {
         let cache =
             CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
         let loader = ComponentLoader::new(engine, cache).unwrap();
-        let (app, _) = App::load(&manifest, &loader, &Default::default())
+        let (app, _) = App::load(&manifest, &loader, &Default::default(), &Middleware::none())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let app = Arc::new(app);
-        let host = http::HeaderValue::from_static("127.0.0.1:3000");
+        let connection = Connection {
+            host: http::HeaderValue::from_static("127.0.0.1:3000"),
+            peer: "127.0.0.1:40000".parse().expect("an address"),
+        };
         let serve = |app: Arc<App>| {
-            let host = host.clone();
+            let connection = connection.clone();
             async move {
                 let request = http::Request::get("/")
                     .header("host", "127.0.0.1:3000")
                     .header("user-agent", "per_request")
                     .body(Empty::<bytes::Bytes>::new())
                     .unwrap();
-                let response = app.handle(request, &host).await;
+                let response = app.handle(request, &connection).await;
                 // Let the runtime run what the request left behind (the deferred store drop),
                 // as a server's connection task does when it waits for the next request.
                 tokio::task::yield_now().await;

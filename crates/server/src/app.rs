@@ -9,11 +9,10 @@ use tessera_runtime::{Capabilities, ComponentLoader, HttpComponent, LoadReport};
 use tokio::task::JoinSet;
 
 use crate::Router;
-use crate::rejection::RequestIds;
+use crate::middleware::{Chain, Middleware};
+use crate::rejection::Rejections;
 
-/// Request headers through which the host tells a guest how its route matched. Client
-/// requests never carry headers with this prefix: the host removes them first.
-pub const RESERVED_HEADER_PREFIX: &str = "tessera-";
+pub use tessera_manifest::RESERVED_HEADER_PREFIX;
 /// The route pattern that matched, as written in the manifest.
 pub const ROUTE_HEADER: &str = "tessera-route";
 /// For a `/...` route, the rest of the path after the matched segments.
@@ -28,13 +27,20 @@ pub(crate) struct RouteTarget {
     /// One header name per parameter, in path order; built here so requests allocate none.
     pub(crate) param_headers: Vec<HeaderName>,
     pub(crate) wildcard: bool,
+    /// The route's middleware and component as one service; `None` for a route without
+    /// middleware, which calls the component directly.
+    pub(crate) chain: Option<Chain>,
+    /// Whether a `cors` step answers preflight requests for this route.
+    pub(crate) cors: bool,
+    /// The header a `request_id` step sets, for the access log.
+    pub(crate) request_id_header: Option<HeaderName>,
 }
 
 /// A loaded application, ready to serve.
 pub struct App {
     pub(crate) router: Router<RouteTarget>,
     pub(crate) components: BTreeMap<String, Arc<HttpComponent>>,
-    pub(crate) request_ids: RequestIds,
+    pub(crate) rejections: Arc<Rejections>,
     pub(crate) access_log: bool,
 }
 
@@ -42,10 +48,12 @@ impl App {
     /// Loads every component of `manifest` (in parallel) and builds the router. Every
     /// component that fails is reported, each as a diagnostic on its `source` key.
     /// `capabilities` holds what each component was granted; one without an entry gets none.
+    /// `middleware` is the manifest's middleware, built ([`Middleware::build`]).
     pub async fn load(
         manifest: &Manifest,
         loader: &ComponentLoader,
         capabilities: &BTreeMap<String, Arc<Capabilities>>,
+        middleware: &Middleware,
     ) -> Result<(Self, Vec<(String, LoadReport)>), ManifestError> {
         let mut loads = JoinSet::new();
         for spec in manifest.components.values() {
@@ -86,15 +94,18 @@ impl App {
             return Err(ManifestError { diagnostics });
         }
         reports.sort_by(|a, b| a.0.cmp(&b.0));
-        let app = Self::from_components(manifest, components).map_err(ManifestError::single)?;
+        let app = Self::from_components(manifest, components, middleware)
+            .map_err(ManifestError::single)?;
         Ok((app, reports))
     }
 
-    /// Builds the router over already-loaded components.
+    /// Builds the router over already-loaded components, each route with its middleware.
     pub fn from_components(
         manifest: &Manifest,
         components: BTreeMap<String, Arc<HttpComponent>>,
+        middleware: &Middleware,
     ) -> Result<Self, Diagnostic> {
+        let rejections = Arc::new(Rejections::new());
         let mut router = Router::new();
         for route in &manifest.routes {
             let key = format!("route[{}]", route.index);
@@ -115,11 +126,22 @@ impl App {
                     .expect("parameter names are letters, digits and `_`")
                 })
                 .collect();
+            let chain = (!route.middleware.is_empty()).then(|| {
+                middleware.chain(
+                    &route.middleware,
+                    component.clone(),
+                    &components,
+                    &rejections,
+                )
+            });
             let target = RouteTarget {
                 component,
                 route: route_header,
                 param_headers,
                 wildcard: route.pattern.wildcard,
+                chain,
+                cors: middleware.has_cors(&route.middleware),
+                request_id_header: middleware.request_id_header(&route.middleware),
             };
             router
                 .insert(&route.pattern, route.methods.clone(), target)
@@ -135,7 +157,7 @@ impl App {
         Ok(Self {
             router,
             components,
-            request_ids: RequestIds::new(),
+            rejections,
             access_log: false,
         })
     }

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
 use tessera_runtime::{BodyError, GuestBody};
 
 /// Every response the server sends has this body. An enum rather than a boxed body, so the
@@ -16,6 +17,18 @@ pub enum ResponseBody {
     Guest(GuestBody),
     /// Written by the host (errors, rejections).
     Host(Full<Bytes>),
+    /// Transformed by a middleware step (compression).
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+/// Any error a response body can end with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Default for ResponseBody {
+    /// An empty body (CORS preflight answers).
+    fn default() -> Self {
+        Self::Host(Full::default())
+    }
 }
 
 impl ResponseBody {
@@ -27,14 +40,17 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = BodyError;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Self::Guest(body) => Pin::new(body).poll_frame(cx),
+            Self::Guest(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|e: BodyError| Box::new(e) as BoxError))),
+            Self::Boxed(body) => Pin::new(body).poll_frame(cx),
             Self::Host(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
@@ -45,6 +61,7 @@ impl Body for ResponseBody {
         match self {
             Self::Guest(body) => body.is_end_stream(),
             Self::Host(body) => body.is_end_stream(),
+            Self::Boxed(body) => body.is_end_stream(),
         }
     }
 
@@ -52,6 +69,7 @@ impl Body for ResponseBody {
         match self {
             Self::Guest(body) => body.size_hint(),
             Self::Host(body) => body.size_hint(),
+            Self::Boxed(body) => body.size_hint(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - `app`: an [`App`]: routes bound to loaded components.
 //! - `router`: the method + path [`Router`].
 //! - `service`: the per-request path.
+//! - `middleware`: route middleware, built once and composed per route.
 //! - `rejection`: host-side failures and their status codes, in one table.
 //! - `body`: the response body type.
 //! - `serve`: the accept loop ([`Server`]).
@@ -14,6 +15,7 @@
 
 mod app;
 mod body;
+pub mod middleware;
 mod rejection;
 pub mod router;
 mod serve;
@@ -21,8 +23,11 @@ mod service;
 mod shutdown;
 
 pub use app::{App, PARAM_HEADER_PREFIX, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
-pub use body::ResponseBody;
+pub use body::{BoxError, ResponseBody};
+pub use middleware::Middleware;
 pub use rejection::Rejection;
+pub(crate) use rejection::Rejections;
 pub use router::Router;
 pub use serve::Server;
+pub use service::{ClientAddr, Connection};
 pub use shutdown::{DEFAULT_GRACE, Shutdown};

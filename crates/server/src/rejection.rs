@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Response, StatusCode};
 use tessera_runtime::InvokeError;
 
@@ -18,6 +18,55 @@ pub enum Rejection {
     MethodNotAllowed(Vec<Method>),
     /// The component could not serve it.
     Invoke(InvokeError),
+    /// Authentication is missing or failed (`jwt`, `api_key`).
+    Unauthorized {
+        /// The `WWW-Authenticate` challenge.
+        challenge: HeaderValue,
+        /// Why.
+        message: String,
+    },
+    /// The client is known but not allowed (`guard`).
+    Forbidden {
+        /// Which requirement is not met.
+        message: String,
+    },
+    /// Over a rate limit.
+    TooManyRequests {
+        /// Seconds until a request would be admitted.
+        retry_after: u64,
+        /// The bucket size.
+        limit: u32,
+    },
+    /// The body is larger than allowed.
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The headers are larger or more than allowed.
+    HeadersTooLarge {
+        /// Which limit.
+        message: String,
+    },
+    /// The client did not send its body in time.
+    RequestTimeout {
+        /// The time allowed.
+        timeout: std::time::Duration,
+    },
+    /// The body's content type is not what the route validates.
+    UnsupportedMediaType {
+        /// What was expected.
+        message: String,
+    },
+    /// The body is not well-formed JSON.
+    InvalidJson {
+        /// Where and why.
+        message: String,
+    },
+    /// The JSON (body or query) does not match the route's schema.
+    SchemaViolation {
+        /// (JSON Pointer path, message), at most a few.
+        errors: Vec<(String, String)>,
+    },
 }
 
 impl Rejection {
@@ -37,6 +86,15 @@ impl Rejection {
                 | InvokeError::NoResponse { .. }
                 | InvokeError::GuestError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidJson { .. } => StatusCode::BAD_REQUEST,
+            Self::SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -54,6 +112,24 @@ impl Rejection {
                 InvokeError::Timeout { .. } => "the component did not answer in time".into(),
                 _ => "the component failed".into(),
             },
+            Self::Unauthorized { message, .. }
+            | Self::Forbidden { message }
+            | Self::HeadersTooLarge { message }
+            | Self::UnsupportedMediaType { message }
+            | Self::InvalidJson { message } => message.clone(),
+            Self::TooManyRequests { retry_after, .. } => {
+                format!("too many requests; retry in {retry_after} s")
+            }
+            Self::PayloadTooLarge { limit } => {
+                format!("the request body is larger than {limit} bytes")
+            }
+            Self::RequestTimeout { timeout } => {
+                format!("the request body did not arrive within {timeout:?}")
+            }
+            Self::SchemaViolation { errors } => match errors.as_slice() {
+                [(path, message)] => format!("{path}: {message}"),
+                _ => format!("{} violations of the schema", errors.len()),
+            },
         }
     }
 
@@ -64,6 +140,12 @@ impl Rejection {
         let mut body = serde_json::json!({ "error": self.message(), "status": status.as_u16() });
         if let Some(id) = request_id {
             body["request_id"] = id.into();
+        }
+        if let Self::SchemaViolation { errors } = &self {
+            body["errors"] = errors
+                .iter()
+                .map(|(path, message)| serde_json::json!({ "path": path, "message": message }))
+                .collect();
         }
         let mut response = Response::new(ResponseBody::host(body.to_string()));
         *response.status_mut() = status;
@@ -84,9 +166,67 @@ impl Rejection {
             Self::Invoke(InvokeError::Busy { .. } | InvokeError::PoolFull { .. }) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Self::Unauthorized { challenge, .. } => {
+                headers.insert(WWW_AUTHENTICATE, challenge.clone());
+            }
+            Self::TooManyRequests { retry_after, limit } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+                headers.insert("ratelimit-limit", HeaderValue::from(*limit));
+                headers.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+                headers.insert("ratelimit-reset", HeaderValue::from(*retry_after));
+            }
             _ => {}
         }
         response
+    }
+}
+
+/// Turns a component's failure into the client's answer and the log line, linked by a
+/// request id: the one a `request_id` step gave the request, or a fresh one.
+pub(crate) struct Rejections {
+    ids: RequestIds,
+}
+
+impl Rejections {
+    pub(crate) fn new() -> Self {
+        Self {
+            ids: RequestIds::new(),
+        }
+    }
+
+    pub(crate) fn reject(
+        &self,
+        error: InvokeError,
+        method: &Method,
+        uri: &http::Uri,
+        request_id: Option<String>,
+    ) -> Response<ResponseBody> {
+        let component = error.component().to_string();
+        let message = error.to_string();
+        let rejection = Rejection::Invoke(error);
+        let status = rejection.status();
+        // Guest failures get a request id that links the client's answer to this log line;
+        // an overloaded component is not a failure and logs at warn.
+        let request_id = (status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE)
+            .then(|| request_id.unwrap_or_else(|| self.ids.next()));
+        match &request_id {
+            Some(id) => tracing::error!(
+                request_id = %id,
+                component,
+                %method,
+                path = uri.path(),
+                status = status.as_u16(),
+                "{message}"
+            ),
+            None => tracing::warn!(
+                component,
+                %method,
+                path = uri.path(),
+                status = status.as_u16(),
+                "{message}"
+            ),
+        }
+        rejection.into_response(request_id.as_deref())
     }
 }
 

@@ -13,7 +13,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::{App, Shutdown};
+use crate::{App, Connection, Shutdown};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,7 +69,7 @@ impl Server {
         let mut shutdown = std::pin::pin!(shutdown);
 
         loop {
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -89,11 +89,12 @@ impl Server {
                 .ok()
                 .and_then(|addr| HeaderValue::try_from(addr.to_string()).ok())
                 .unwrap_or_else(|| HeaderValue::from_static("localhost"));
+            let connection = Arc::new(Connection { host, peer });
             let app = app.clone();
             let service = service_fn(move |request| {
                 let app = app.clone();
-                let host = host.clone();
-                async move { Ok::<_, std::convert::Infallible>(app.handle(request, &host).await) }
+                let connection = connection.clone();
+                async move { Ok::<_, std::convert::Infallible>(app.handle(request, &connection).await) }
             });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)

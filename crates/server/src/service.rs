@@ -3,19 +3,39 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::HOST;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use std::net::SocketAddr;
+
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, HOST};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body::Body;
-use tessera_runtime::InvokeError;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
 
 use crate::app::{PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 use crate::router::RouteError;
 use crate::{App, Rejection, ResponseBody};
 
+/// Where a request came from, as the accept loop knows it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The value for a missing `Host` header (HTTP/1.0 clients): the address the connection
+    /// was accepted on.
+    pub host: HeaderValue,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// The client's address, in a request's extensions for middleware (per-IP rate limits).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
 impl App {
-    /// Serves one request. `host` is the value for a missing `Host` header (HTTP/1.0
-    /// clients): the address the connection was accepted on.
-    pub async fn handle<B>(&self, request: Request<B>, host: &HeaderValue) -> Response<ResponseBody>
+    /// Serves one request that arrived on `connection`.
+    pub async fn handle<B>(
+        &self,
+        request: Request<B>,
+        connection: &Connection,
+    ) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<tessera_runtime::HttpError>,
@@ -24,13 +44,20 @@ impl App {
         let (mut parts, body) = request.into_parts();
         let matched = match self.router.at(&parts.method, parts.uri.path()) {
             Ok(matched) => matched,
-            Err(error) => {
-                let rejection = match error {
-                    RouteError::NotFound => Rejection::NotFound,
-                    RouteError::MethodNotAllowed(methods) => Rejection::MethodNotAllowed(methods),
-                };
-                let response = rejection.into_response(None);
-                self.log_access(started, &parts.method, &parts.uri, "-", &response);
+            Err(RouteError::MethodNotAllowed(methods)) => match preflight_method(&parts)
+                .and_then(|wanted| self.router.at(&wanted, parts.uri.path()).ok())
+                .filter(|matched| matched.value.cors)
+            {
+                Some(matched) => matched,
+                None => {
+                    let response = Rejection::MethodNotAllowed(methods).into_response(None);
+                    self.log_access(started, &parts.method, &parts.uri, "-", None, &response);
+                    return response;
+                }
+            },
+            Err(RouteError::NotFound) => {
+                let response = Rejection::NotFound.into_response(None);
+                self.log_access(started, &parts.method, &parts.uri, "-", None, &response);
                 return response;
             }
         };
@@ -50,73 +77,78 @@ impl App {
             headers.insert(PATH_REST_HEADER, rest);
         }
         if parts.uri.authority().is_none() && !headers.contains_key(HOST) {
-            headers.insert(HOST, host.clone());
+            headers.insert(HOST, connection.host.clone());
         }
 
         let component = &target.component;
         let (method, uri) = (parts.method.clone(), parts.uri.clone());
-        let response = match component.handle(Request::from_parts(parts, body)).await {
-            Ok(response) => response.map(ResponseBody::Guest),
-            Err(error) => self.reject(error, &method, &uri),
+        let response = match &target.chain {
+            // The common case stays as lean as it was before middleware existed: no boxed
+            // body, no extensions, no service stack.
+            None => match component.handle(Request::from_parts(parts, body)).await {
+                Ok(response) => response.map(ResponseBody::Guest),
+                Err(error) => self.rejections.reject(error, &method, &uri, None),
+            },
+            Some(chain) => {
+                parts.extensions.insert(ClientAddr(connection.peer));
+                let body = body.map_err(Into::into).boxed_unsync();
+                let chain = chain.clone();
+                match chain.oneshot(Request::from_parts(parts, body)).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
         };
-        self.log_access(started, &method, &uri, component.id(), &response);
+        let request_id = target
+            .request_id_header
+            .as_ref()
+            .and_then(|name| response.headers().get(name));
+        self.log_access(
+            started,
+            &method,
+            &uri,
+            component.id(),
+            request_id,
+            &response,
+        );
         response
-    }
-
-    fn reject(
-        &self,
-        error: InvokeError,
-        method: &http::Method,
-        uri: &http::Uri,
-    ) -> Response<ResponseBody> {
-        let component = error.component().to_string();
-        let message = error.to_string();
-        let rejection = Rejection::Invoke(error);
-        let status = rejection.status();
-        // Guest failures get a request id that links the client's answer to this log line;
-        // an overloaded component is not a failure and logs at warn.
-        let request_id = (status.is_server_error()
-            && status != http::StatusCode::SERVICE_UNAVAILABLE)
-            .then(|| self.request_ids.next());
-        match &request_id {
-            Some(id) => tracing::error!(
-                request_id = %id,
-                component,
-                %method,
-                path = uri.path(),
-                status = status.as_u16(),
-                "{message}"
-            ),
-            None => tracing::warn!(
-                component,
-                %method,
-                path = uri.path(),
-                status = status.as_u16(),
-                "{message}"
-            ),
-        }
-        rejection.into_response(request_id.as_deref())
     }
 
     fn log_access(
         &self,
         started: Option<Instant>,
-        method: &http::Method,
+        method: &Method,
         uri: &http::Uri,
         component: &str,
+        request_id: Option<&HeaderValue>,
         response: &Response<ResponseBody>,
     ) {
         if let Some(started) = started {
+            let request_id = request_id
+                .and_then(|v| v.to_str().ok())
+                .map(tracing::field::display);
             tracing::info!(
                 target: "tessera::access",
                 %method,
                 path = uri.path(),
                 status = response.status().as_u16(),
                 component,
+                request_id,
                 micros = started.elapsed().as_micros() as u64,
             );
         }
     }
+}
+
+/// For a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`), the method of the
+/// request it asks about: a `cors` step on that method's route answers the preflight even
+/// though the route does not accept `OPTIONS`.
+fn preflight_method(parts: &http::request::Parts) -> Option<Method> {
+    if parts.method != Method::OPTIONS {
+        return None;
+    }
+    let wanted = parts.headers.get(ACCESS_CONTROL_REQUEST_METHOD)?;
+    Method::from_bytes(wanted.as_bytes()).ok()
 }
 
 /// Removes every `tessera-*` header a client sent, so a guest can trust the ones it sees.

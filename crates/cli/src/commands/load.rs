@@ -8,7 +8,7 @@ use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
 use tessera_runtime::{
     Backends, CacheOutcome, CompileCache, ComponentLoader, EngineSettings, new_engine,
 };
-use tessera_server::App;
+use tessera_server::{App, Middleware};
 
 use crate::args::AppArgs;
 
@@ -44,8 +44,21 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
             return Ok(None);
         }
     };
-    let grants = match manifest.resolve(&runtime, |name| std::env::var(name).ok()) {
+    let env = |name: &str| std::env::var(name).ok();
+    let grants = match manifest.resolve(&runtime, env) {
         Ok(grants) => grants,
+        Err(error) => {
+            report(&error);
+            return Ok(None);
+        }
+    };
+    // Middleware is built (keys parsed, schemas compiled) before any backend is opened or
+    // component compiled: its mistakes are the cheapest to find.
+    let middleware = match manifest
+        .resolve_middleware(&runtime, env)
+        .and_then(|secrets| Middleware::build(&manifest, &secrets))
+    {
+        Ok(middleware) => middleware,
         Err(error) => {
             report(&error);
             return Ok(None);
@@ -93,7 +106,7 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
         }
     };
     let loader = ComponentLoader::new(engine, cache)?;
-    match App::load(&manifest, &loader, &capabilities).await {
+    match App::load(&manifest, &loader, &capabilities, &middleware).await {
         Ok((app, reports)) => {
             for (id, report) in reports {
                 let how = match report.cache {

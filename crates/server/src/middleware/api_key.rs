@@ -1,0 +1,103 @@
+//! `type = "api_key"`: a key from a header or a query parameter, compared in constant time
+//! with every configured key; 401 when missing or unknown. The key's name becomes the subject.
+
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue, Request};
+use subtle::ConstantTimeEq;
+use tessera_manifest::ApiKeySpec;
+
+use super::RequestBody;
+use super::gate::{Gate, Verdict};
+use super::identity::Identity;
+use crate::Rejection;
+
+pub(crate) struct ApiKey {
+    header: Option<HeaderName>,
+    query: Option<String>,
+    /// (name, key).
+    keys: Vec<(String, Vec<u8>)>,
+    challenge: HeaderValue,
+}
+
+impl ApiKey {
+    pub(crate) fn build(spec: &ApiKeySpec, secret: impl Fn(&str) -> Option<String>) -> Self {
+        let keys = spec
+            .keys
+            .iter()
+            .map(|(name, setting)| {
+                let value = secret(&setting.key).expect("middleware secrets were resolved");
+                (name.clone(), value.into_bytes())
+            })
+            .collect();
+        let challenge = match (&spec.header, &spec.query) {
+            (Some(header), _) => format!("ApiKey header=\"{header}\""),
+            (None, Some(query)) => format!("ApiKey query=\"{query}\""),
+            (None, None) => "ApiKey".to_string(),
+        };
+        Self {
+            header: spec
+                .header
+                .as_deref()
+                .map(|h| HeaderName::try_from(h).expect("the manifest checked the header name")),
+            query: spec.query.clone(),
+            keys,
+            challenge: HeaderValue::try_from(challenge)
+                .expect("header and parameter names are visible ASCII"),
+        }
+    }
+
+    fn presented(&self, request: &Request<RequestBody>) -> Option<Vec<u8>> {
+        if let Some(header) = &self.header
+            && let Some(value) = request.headers().get(header)
+        {
+            return Some(value.as_bytes().to_vec());
+        }
+        let name = self.query.as_deref()?;
+        let query = request.uri().query()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned().into_bytes())
+    }
+
+    /// The name of the matching key. Every key is compared, so the time taken does not say
+    /// which one (or how much of one) matched.
+    fn find(&self, presented: &[u8]) -> Option<&str> {
+        let mut found = None;
+        for (name, key) in &self.keys {
+            if bool::from(key.as_slice().ct_eq(presented)) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+impl Gate for ApiKey {
+    async fn admit(&self, mut request: Request<RequestBody>) -> Verdict {
+        let Some(presented) = self.presented(&request) else {
+            return Rejection::Unauthorized {
+                challenge: self.challenge.clone(),
+                message: "an API key is required".into(),
+            }
+            .into();
+        };
+        let Some(name) = self.find(&presented) else {
+            return Rejection::Unauthorized {
+                challenge: self.challenge.clone(),
+                message: "the API key is not valid".into(),
+            }
+            .into();
+        };
+        let identity = Identity {
+            method: "api_key",
+            subject: name.to_string(),
+            claims: Arc::new(serde_json::json!({ "sub": name })),
+        };
+        identity
+            .write_headers(request.headers_mut())
+            .expect("API key names are manifest table keys, valid header text");
+        request.extensions_mut().insert(identity);
+        Verdict::Pass(request, None)
+    }
+}

@@ -1,0 +1,252 @@
+//! Route middleware: the steps a route's requests pass before its component, built once at
+//! load time from `[middleware.<name>]` and composed per route into one tower service.
+//!
+//! # Layout
+//! - `gate`: the shape of a step that admits or answers a request ([`gate::Gate`]).
+//! - `identity`: who the client is, for the guest and for later steps.
+//! - `jwt`, `api_key`, `guard`: authentication and authorization.
+//! - `rate_limit`, `limits`, `json_schema`: admission.
+//! - `tower_layers`: `cors`, `compression` and `request_id` from tower-http.
+//! - `wasm`: components as steps.
+//!
+//! Routes without middleware do not go through any of this (see `service`).
+
+mod api_key;
+mod gate;
+mod guard;
+mod identity;
+mod json_schema;
+mod jwt;
+mod limits;
+mod rate_limit;
+mod tower_layers;
+mod wasm;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{HeaderName, Request, Response};
+use tessera_manifest::{
+    CompressionSpec, Diagnostic, FileSetting, Manifest, ManifestError, MiddlewareKind,
+};
+use tessera_runtime::{HttpComponent, WasiBody};
+use tower::Layer;
+use tower::util::BoxCloneSyncService;
+use tower_http::cors::CorsLayer;
+
+pub use identity::{AUTH_CLAIMS_HEADER, AUTH_METHOD_HEADER, AUTH_SUBJECT_HEADER, Identity};
+
+use crate::{Rejections, ResponseBody};
+use gate::GateService;
+
+/// The request body inside a middleware chain: the same boxed body a middleware component's
+/// outgoing request carries, so that passing one on converts nothing.
+pub type RequestBody = WasiBody;
+
+/// A route's chain of steps, ending in its component.
+pub(crate) type Chain =
+    BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
+
+/// A middleware setting that turned out unusable when it was built (a key file that is not
+/// a key, a schema that is not a schema).
+#[derive(Debug)]
+pub(crate) struct BuildError {
+    key: String,
+    line: Option<usize>,
+    problem: String,
+    fix: String,
+}
+
+impl BuildError {
+    fn file(file: &FileSetting, problem: impl std::fmt::Display) -> Self {
+        Self {
+            key: file.key.clone(),
+            line: file.line,
+            problem: format!("{} {problem}", file.path.display()),
+            fix: "correct the file, or point the key at another".into(),
+        }
+    }
+
+    fn with_fix(mut self, fix: &str) -> Self {
+        self.fix = fix.to_string();
+        self
+    }
+}
+
+/// One built step.
+enum Step {
+    Jwt(Arc<jwt::Jwt>),
+    ApiKey(Arc<api_key::ApiKey>),
+    Guard(Arc<guard::Guard>),
+    RateLimit(Arc<rate_limit::RateLimit>),
+    BodyLimit(Arc<limits::BodyLimit>),
+    HeaderLimit(Arc<limits::HeaderLimit>),
+    RequestTimeout(Arc<limits::RequestTimeout>),
+    JsonSchema(Arc<json_schema::JsonSchema>),
+    Cors(Box<CorsLayer>),
+    Compression(CompressionSpec),
+    RequestId(HeaderName),
+    Wasm(String),
+}
+
+/// Every named middleware of a manifest, built.
+pub struct Middleware {
+    steps: BTreeMap<String, Step>,
+}
+
+impl Middleware {
+    /// Builds every `[middleware.<name>]`: keys read and parsed, schemas compiled, limiters
+    /// created. `secrets` holds the values of secret settings by manifest key
+    /// ([`Manifest::resolve_middleware`]).
+    pub fn build(
+        manifest: &Manifest,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<Self, ManifestError> {
+        let secret = |key: &str| secrets.get(key).cloned();
+        let mut steps = BTreeMap::new();
+        let mut diagnostics = Vec::new();
+        for (name, spec) in &manifest.middleware {
+            let built = match &spec.kind {
+                MiddlewareKind::Jwt(jwt) => {
+                    jwt::Jwt::build(spec, jwt, secret).map(|j| Step::Jwt(Arc::new(j)))
+                }
+                MiddlewareKind::ApiKey(keys) => {
+                    Ok(Step::ApiKey(Arc::new(api_key::ApiKey::build(keys, secret))))
+                }
+                MiddlewareKind::Guard(guard) => {
+                    Ok(Step::Guard(Arc::new(guard::Guard::build(guard))))
+                }
+                MiddlewareKind::RateLimit(limit) => Ok(Step::RateLimit(Arc::new(
+                    rate_limit::RateLimit::build(limit),
+                ))),
+                MiddlewareKind::BodyLimit { max } => {
+                    Ok(Step::BodyLimit(Arc::new(limits::BodyLimit { max: *max })))
+                }
+                MiddlewareKind::HeaderLimit {
+                    max_count,
+                    max_size,
+                } => Ok(Step::HeaderLimit(Arc::new(limits::HeaderLimit {
+                    max_count: *max_count,
+                    max_size: *max_size,
+                }))),
+                MiddlewareKind::RequestTimeout { timeout } => {
+                    Ok(Step::RequestTimeout(Arc::new(limits::RequestTimeout {
+                        timeout: *timeout,
+                    })))
+                }
+                MiddlewareKind::JsonSchema(schema) => {
+                    json_schema::JsonSchema::build(schema).map(|s| Step::JsonSchema(Arc::new(s)))
+                }
+                MiddlewareKind::Cors(cors) => Ok(Step::Cors(Box::new(tower_layers::cors(cors)))),
+                MiddlewareKind::Compression(compression) => {
+                    Ok(Step::Compression(compression.clone()))
+                }
+                MiddlewareKind::RequestId { header } => Ok(Step::RequestId(
+                    HeaderName::try_from(header.as_str())
+                        .expect("the manifest checked the header name"),
+                )),
+                MiddlewareKind::Wasm { component } => Ok(Step::Wasm(component.clone())),
+            };
+            match built {
+                Ok(step) => {
+                    steps.insert(name.clone(), step);
+                }
+                Err(error) => diagnostics.push(
+                    Diagnostic::new(&manifest.file, error.key, error.problem, error.fix)
+                        .at_line(error.line),
+                ),
+            }
+        }
+        if diagnostics.is_empty() {
+            Ok(Self { steps })
+        } else {
+            Err(ManifestError { diagnostics })
+        }
+    }
+
+    /// No middleware at all (for apps whose manifest defines none).
+    pub fn none() -> Self {
+        Self {
+            steps: BTreeMap::new(),
+        }
+    }
+
+    /// Whether any of `names` answers CORS preflight requests.
+    pub(crate) fn has_cors(&self, names: &[String]) -> bool {
+        names
+            .iter()
+            .any(|n| matches!(self.steps.get(n), Some(Step::Cors(_))))
+    }
+
+    /// The header a `request_id` step among `names` uses, if any.
+    pub(crate) fn request_id_header(&self, names: &[String]) -> Option<HeaderName> {
+        names.iter().find_map(|n| match self.steps.get(n) {
+            Some(Step::RequestId(header)) => Some(header.clone()),
+            _ => None,
+        })
+    }
+
+    /// The chain for a route: `names` in order, then `component`.
+    pub(crate) fn chain(
+        &self,
+        names: &[String],
+        component: Arc<HttpComponent>,
+        components: &BTreeMap<String, Arc<HttpComponent>>,
+        rejections: &Arc<Rejections>,
+    ) -> Chain {
+        let mut chain = endpoint(component, rejections.clone());
+        for name in names.iter().rev() {
+            let step = self
+                .steps
+                .get(name)
+                .expect("the manifest checked middleware names");
+            chain = match step {
+                Step::Jwt(g) => GateService::wrap(g.clone(), chain),
+                Step::ApiKey(g) => GateService::wrap(g.clone(), chain),
+                Step::Guard(g) => GateService::wrap(g.clone(), chain),
+                Step::RateLimit(g) => GateService::wrap(g.clone(), chain),
+                Step::BodyLimit(g) => GateService::wrap(g.clone(), chain),
+                Step::HeaderLimit(g) => GateService::wrap(g.clone(), chain),
+                Step::RequestTimeout(g) => GateService::wrap(g.clone(), chain),
+                Step::JsonSchema(g) => GateService::wrap(g.clone(), chain),
+                Step::Cors(layer) => Chain::new(layer.layer(chain)),
+                Step::Compression(spec) => tower_layers::compression(spec, chain),
+                Step::RequestId(header) => tower_layers::request_id(header, chain),
+                Step::Wasm(id) => {
+                    let component = components
+                        .get(id)
+                        .expect("the manifest checked the component")
+                        .clone();
+                    wasm::WasmStep::wrap(component, rejections.clone(), chain)
+                }
+            };
+        }
+        chain
+    }
+}
+
+/// The end of every chain: the route's component.
+fn endpoint(component: Arc<HttpComponent>, rejections: Arc<Rejections>) -> Chain {
+    Chain::new(tower::service_fn(move |request: Request<RequestBody>| {
+        let component = component.clone();
+        let rejections = rejections.clone();
+        async move {
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            let request_id = request_id_of(&request);
+            Ok(match component.handle(request).await {
+                Ok(response) => response.map(ResponseBody::Guest),
+                Err(error) => rejections.reject(error, &method, &uri, request_id),
+            })
+        }
+    }))
+}
+
+/// The id a `request_id` step gave the request, if one did.
+fn request_id_of<B>(request: &Request<B>) -> Option<String> {
+    request
+        .extensions()
+        .get::<tower_http::request_id::RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_string)
+}

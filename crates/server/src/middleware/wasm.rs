@@ -1,0 +1,176 @@
+//! `type = "wasm"`: a component as a middleware step. It receives the request like any
+//! handler and either answers it, or passes it on by sending an outgoing request to
+//! `http://next.tessera.internal/<path>`: the host runs the rest of the chain in-process with
+//! that request and gives the guest the response, which it may change before answering.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::HOST;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Request, Response, Uri};
+use http_body_util::BodyExt;
+use tessera_runtime::{HttpComponent, HttpError, Next, WasiBody};
+use tower::{Service, ServiceExt};
+
+use super::identity::Identity;
+use super::{Chain, RequestBody};
+use crate::{RESERVED_HEADER_PREFIX, Rejections, ResponseBody};
+
+#[derive(Clone)]
+pub(crate) struct WasmStep {
+    component: Arc<HttpComponent>,
+    inner: Chain,
+    rejections: Arc<Rejections>,
+}
+
+impl WasmStep {
+    pub(crate) fn wrap(
+        component: Arc<HttpComponent>,
+        rejections: Arc<Rejections>,
+        inner: Chain,
+    ) -> Chain {
+        Chain::new(Self {
+            component,
+            inner,
+            rejections,
+        })
+    }
+}
+
+impl Service<Request<RequestBody>> for WasmStep {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            let request_id = super::request_id_of(&request);
+            let original = Original::of(&request);
+            let inner = this.inner.clone();
+            let next: Next = Box::new(move |passed: Request<WasiBody>| {
+                Box::pin(async move {
+                    let request = original.restore(passed);
+                    let response = inner
+                        .oneshot(request)
+                        .await
+                        .unwrap_or_else(|never| match never {});
+                    response.map(|body| Relayed::spawn(body).boxed_unsync())
+                })
+            });
+            Ok(match this.component.handle_with_next(request, next).await {
+                Ok(response) => response.map(ResponseBody::Guest),
+                Err(error) => this.rejections.reject(error, &method, &uri, request_id),
+            })
+        })
+    }
+}
+
+/// What the host keeps of the request a middleware component received, to rebuild the
+/// request it passes on: the URI's scheme and authority, `Host`, the host-set `tessera-*`
+/// headers (route, parameters, identity) and the extensions earlier steps added.
+struct Original {
+    uri: Uri,
+    host: Option<http::HeaderValue>,
+    reserved: HeaderMap,
+    extensions: http::Extensions,
+}
+
+impl Original {
+    fn of(request: &Request<RequestBody>) -> Self {
+        let reserved = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with(RESERVED_HEADER_PREFIX))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        Self {
+            uri: request.uri().clone(),
+            host: request.headers().get(HOST).cloned(),
+            reserved,
+            extensions: request.extensions().clone(),
+        }
+    }
+
+    /// The request the guest passed on, as the next step sees it: the guest's method, path,
+    /// query, headers and body; the original's authority and the host's own headers.
+    fn restore(self, passed: Request<WasiBody>) -> Request<RequestBody> {
+        let (mut parts, body) = passed.into_parts();
+        let mut uri = self.uri.into_parts();
+        uri.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+        parts.uri = Uri::from_parts(uri).expect("an original URI with a new path is a URI");
+        if let Some(host) = self.host {
+            parts.headers.insert(HOST, host);
+        }
+        let passed_identity = !self
+            .reserved
+            .contains_key(super::identity::AUTH_SUBJECT_HEADER);
+        for (name, value) in &self.reserved {
+            parts.headers.insert(name, value.clone());
+        }
+        parts.extensions = self.extensions;
+        // A middleware component that authenticates passes the identity on in the identity
+        // headers; later steps (guard, rate limits) see it like a built-in's.
+        if passed_identity && let Some(identity) = Identity::from_headers(&parts.headers) {
+            parts.extensions.insert(identity);
+        }
+        Request::from_parts(parts, body)
+    }
+}
+
+/// How many frames of the next step's response may wait for the middleware component to
+/// read them.
+const RELAY_FRAMES: usize = 64;
+
+/// The next step's response body, driven by a task of its own.
+///
+/// A handler's instance runs only while its response body is polled (see `invoke`). A
+/// middleware component usually finishes sending the request body before it reads the
+/// response (wstd's `Client::send` does): if the handler streams its answer as it reads, the
+/// two would wait on each other. Driving the handler's body here, with a bounded buffer, lets
+/// it keep reading — as a TCP connection's buffers would between two servers.
+struct Relayed {
+    frames: tokio::sync::mpsc::Receiver<Result<http_body::Frame<bytes::Bytes>, HttpError>>,
+}
+
+impl Relayed {
+    fn spawn(mut body: ResponseBody) -> Self {
+        let (sender, frames) = tokio::sync::mpsc::channel(RELAY_FRAMES);
+        tokio::spawn(async move {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| HttpError::InternalError(Some(e.to_string())));
+                if sender.send(frame).await.is_err() {
+                    break; // the middleware dropped the response: stop the handler
+                }
+            }
+        });
+        Self { frames }
+    }
+}
+
+impl http_body::Body for Relayed {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, HttpError>>> {
+        self.frames.poll_recv(cx)
+    }
+}
