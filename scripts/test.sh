@@ -19,4 +19,4 @@ cargo test --locked
 # The Wasm guests (test guests and examples) are linted for their own target.
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
   -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \
-  -p tessera-guest -p kv-cache -p notes -- -D warnings
+  -p tessera-guest -p kv-cache -p notes -p tenant-gate -- -D warnings

@@ -18,6 +18,7 @@ const GUESTS: &[&str] = &[
     "caps",
     "kv-cache",
     "notes",
+    "tenant-gate",
 ];
 
 fn main() {

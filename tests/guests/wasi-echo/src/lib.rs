@@ -7,12 +7,13 @@
 //! |--------------|-------------------------------------------------------------------|
 //! | `info`       | JSON: method, path with query, scheme, authority, headers          |
 //! | `echo`       | streams the request body back, and its trailers as trailers        |
+//! | `count`      | reads the whole request body, then answers with its length        |
 //! | `status`     | answers `?code=N`                                                 |
 //! | `stream`     | streams `?bytes=N` bytes of a known pattern                        |
 //! | `trailers`   | a body followed by trailers                                       |
 //! | `sleep`      | waits `?ms=N`, then answers                                       |
 //! | `log`        | writes to stdout and stderr, then answers                         |
-//! | `outbound`   | tries an outgoing request and reports the error code               |
+//! | `outbound`   | tries an outgoing request (to `?authority=`, else example.com)     |
 //! | `loop`       | never returns                                                     |
 //! | `grow`       | allocates `?mb=N` MiB                                             |
 //! | `panic`      | panics                                                            |
@@ -47,6 +48,9 @@ fn respond(out: ResponseOutparam, status: u16, headers: &[(&str, &str)], body: &
             .append(name, value.as_bytes())
             .expect("test headers are valid");
     }
+    fields
+        .append("content-length", body.len().to_string().as_bytes())
+        .expect("a length is a valid header");
     let response = OutgoingResponse::new(fields);
     response.set_status_code(status).expect("valid status");
     let outgoing = response.body().expect("body");
@@ -124,6 +128,26 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
                 );
             }
             "echo" => echo(request, out),
+            "count" => {
+                // Reads the whole body before answering (unlike `echo`, which streams).
+                let incoming = request.consume().expect("body is consumed once");
+                let mut input = incoming.stream().expect("stream");
+                let mut buffer = vec![0u8; 64 * 1024];
+                let mut total = 0;
+                let outcome = loop {
+                    match std::io::Read::read(&mut input, &mut buffer) {
+                        Ok(0) => break Ok(total),
+                        Ok(n) => total += n,
+                        Err(error) => break Err(error),
+                    }
+                };
+                match outcome {
+                    Ok(total) => respond(out, 200, &[], format!("{total}").as_bytes()),
+                    Err(error) => {
+                        respond(out, 500, &[], format!("body failed: {error}").as_bytes())
+                    }
+                }
+            }
             "status" => {
                 let code = query_arg(&path, "code").unwrap_or(200) as u16;
                 respond(out, code, &[], format!("status {code}\n").as_bytes());
@@ -173,9 +197,12 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
             "outbound" => {
                 let request = OutgoingRequest::new(Fields::new());
                 request.set_scheme(Some(&Scheme::Http)).expect("scheme");
-                request
-                    .set_authority(Some("example.com"))
-                    .expect("authority");
+                let authority = path
+                    .split_once("authority=")
+                    .map_or("example.com", |(_, rest)| {
+                        rest.split('&').next().unwrap_or("")
+                    });
+                request.set_authority(Some(authority)).expect("authority");
                 request.set_path_with_query(Some("/")).expect("path");
                 let outcome = match wasi::http::outgoing_handler::handle(request, None) {
                     Err(code) => format!("refused: {code:?}"),
