@@ -1,8 +1,6 @@
 //! `type = "api_key"`: a key from a header or a query parameter, compared in constant time
 //! with every configured key; 401 when missing or unknown. The key's name becomes the subject.
 
-use std::sync::Arc;
-
 use http::{HeaderName, HeaderValue, Request};
 use subtle::ConstantTimeEq;
 use tessera_manifest::ApiKeySpec;
@@ -15,8 +13,8 @@ use crate::Rejection;
 pub(crate) struct ApiKey {
     header: Option<HeaderName>,
     query: Option<String>,
-    /// (name, key).
-    keys: Vec<(String, Vec<u8>)>,
+    /// (key, the identity it establishes).
+    keys: Vec<(Vec<u8>, Identity)>,
     challenge: HeaderValue,
 }
 
@@ -27,7 +25,9 @@ impl ApiKey {
             .iter()
             .map(|(name, setting)| {
                 let value = secret(&setting.key).expect("middleware secrets were resolved");
-                (name.clone(), value.into_bytes())
+                let identity = Identity::new("api_key", name, serde_json::json!({ "sub": name }))
+                    .expect("API key names are manifest table keys, valid header text");
+                (value.into_bytes(), identity)
             })
             .collect();
         let challenge = match (&spec.header, &spec.query) {
@@ -60,13 +60,13 @@ impl ApiKey {
             .map(|(_, v)| v.into_owned().into_bytes())
     }
 
-    /// The name of the matching key. Every key is compared, so the time taken does not say
-    /// which one (or how much of one) matched.
-    fn find(&self, presented: &[u8]) -> Option<&str> {
+    /// The identity of the matching key. Every key is compared, so the time taken does not
+    /// say which one (or how much of one) matched.
+    fn find(&self, presented: &[u8]) -> Option<&Identity> {
         let mut found = None;
-        for (name, key) in &self.keys {
+        for (key, identity) in &self.keys {
             if bool::from(key.as_slice().ct_eq(presented)) {
-                found = Some(name.as_str());
+                found = Some(identity);
             }
         }
         found
@@ -82,22 +82,15 @@ impl Gate for ApiKey {
             }
             .into();
         };
-        let Some(name) = self.find(&presented) else {
+        let Some(identity) = self.find(&presented) else {
             return Rejection::Unauthorized {
                 challenge: self.challenge.clone(),
                 message: "the API key is not valid".into(),
             }
             .into();
         };
-        let identity = Identity {
-            method: "api_key",
-            subject: name.to_string(),
-            claims: Arc::new(serde_json::json!({ "sub": name })),
-        };
-        identity
-            .write_headers(request.headers_mut())
-            .expect("API key names are manifest table keys, valid header text");
-        request.extensions_mut().insert(identity);
+        identity.write_headers(request.headers_mut());
+        request.extensions_mut().insert(identity.clone());
         Verdict::Pass(request, None)
     }
 }

@@ -38,11 +38,9 @@ impl Guard {
 
     /// The first requirement `identity` does not meet.
     fn unmet(&self, identity: &Identity) -> Option<String> {
-        if !self.subjects.is_empty() && !self.subjects.contains(&identity.subject) {
-            return Some(format!(
-                "subject \"{}\" is not allowed here",
-                identity.subject
-            ));
+        let subject = identity.subject();
+        if !self.subjects.is_empty() && !self.subjects.iter().any(|s| **s == **subject) {
+            return Some(format!("subject \"{subject}\" is not allowed here"));
         }
         for (name, wanted) in &self.claims {
             let ok = match identity.claim(name) {

@@ -14,51 +14,78 @@ pub const AUTH_SUBJECT_HEADER: HeaderName = HeaderName::from_static("tessera-aut
 /// The verified claims, as JSON (non-ASCII characters escaped as `\uXXXX`).
 pub const AUTH_CLAIMS_HEADER: HeaderName = HeaderName::from_static("tessera-auth-claims");
 
-/// An authenticated client.
+/// An authenticated client. Cheap to clone: steps built at load time (an API key) or cached
+/// (a verified token) hand out the same identity, header values included, to every request.
 #[derive(Debug, Clone)]
-pub struct Identity {
-    /// `jwt`, `api_key` or `wasm`.
-    pub method: &'static str,
-    /// The subject.
-    pub subject: String,
-    /// The claims (a JSON object).
-    pub claims: Arc<Value>,
+pub struct Identity(Arc<Established>);
+
+#[derive(Debug)]
+struct Established {
+    method: &'static str,
+    subject: Arc<str>,
+    claims: Value,
+    /// The subject and claims as header values, made once.
+    subject_header: HeaderValue,
+    claims_header: HeaderValue,
 }
 
 impl Identity {
-    /// Writes the identity headers. Fails if the subject cannot be a header value.
-    pub(crate) fn write_headers(&self, headers: &mut HeaderMap) -> Result<(), String> {
-        let subject = HeaderValue::from_str(&self.subject).map_err(|_| {
-            "the token's subject contains characters a header cannot carry".to_string()
-        })?;
-        headers.insert(AUTH_METHOD_HEADER, HeaderValue::from_static(self.method));
-        headers.insert(AUTH_SUBJECT_HEADER, subject);
-        let claims = ascii_json(&self.claims);
-        headers.insert(
-            AUTH_CLAIMS_HEADER,
-            HeaderValue::try_from(claims)
-                .expect("ASCII JSON without control characters is a header value"),
-        );
-        Ok(())
+    /// An identity established by `method` (`jwt`, `api_key` or `wasm`). Fails if the
+    /// subject cannot be a header value.
+    pub(crate) fn new(method: &'static str, subject: &str, claims: Value) -> Result<Self, String> {
+        let subject_header = HeaderValue::from_str(subject)
+            .map_err(|_| "the subject contains characters a header cannot carry".to_string())?;
+        let claims_header = HeaderValue::try_from(ascii_json(&claims))
+            .expect("ASCII JSON without control characters is a header value");
+        Ok(Self(Arc::new(Established {
+            method,
+            subject: subject.into(),
+            claims,
+            subject_header,
+            claims_header,
+        })))
     }
 
-    /// The identity a middleware component passed on in the identity headers, if any.
-    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let subject = headers.get(AUTH_SUBJECT_HEADER)?.to_str().ok()?.to_string();
-        let claims = headers
-            .get(AUTH_CLAIMS_HEADER)
-            .and_then(|v| serde_json::from_slice(v.as_bytes()).ok())
-            .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-        Some(Self {
-            method: "wasm",
-            subject,
-            claims: Arc::new(claims),
-        })
+    /// How the client authenticated: `jwt`, `api_key` or `wasm`.
+    pub fn method(&self) -> &'static str {
+        self.0.method
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &Arc<str> {
+        &self.0.subject
+    }
+
+    /// The claims (a JSON object).
+    pub fn claims(&self) -> &Value {
+        &self.0.claims
+    }
+
+    /// The size of the claims as a header value.
+    pub(crate) fn claims_len(&self) -> usize {
+        self.0.claims_header.len()
     }
 
     /// A claim by name.
     pub(crate) fn claim(&self, name: &str) -> Option<&Value> {
-        self.claims.get(name)
+        self.0.claims.get(name)
+    }
+
+    /// Writes the identity headers (replacing any already there).
+    pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(AUTH_METHOD_HEADER, HeaderValue::from_static(self.0.method));
+        headers.insert(AUTH_SUBJECT_HEADER, self.0.subject_header.clone());
+        headers.insert(AUTH_CLAIMS_HEADER, self.0.claims_header.clone());
+    }
+
+    /// The identity a middleware component passed on in the identity headers, if any.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let subject = headers.get(AUTH_SUBJECT_HEADER)?.to_str().ok()?;
+        let claims = headers
+            .get(AUTH_CLAIMS_HEADER)
+            .and_then(|v| serde_json::from_slice(v.as_bytes()).ok())
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+        Self::new("wasm", subject, claims).ok()
     }
 }
 

@@ -1,7 +1,15 @@
 //! `type = "jwt"`: a bearer token verified with jsonwebtoken (HMAC secret, PEM public key or
 //! JWKS), its `exp`, `nbf`, `iss` and `aud` checked with leeway; 401 with `WWW-Authenticate`.
+//!
+//! Clients send the same token with many requests, so a verified token is remembered by its
+//! exact text: the next request with it skips the signature and the JSON and only has its
+//! `exp` and `nbf` checked again against the clock. This is as strict as verifying again:
+//! the key and the rules of a step never change while it exists, and a token with one byte
+//! changed is a different entry. Only tokens that passed are remembered, so forged ones
+//! cannot crowd out good ones. See docs/middleware.md for what it saves.
 
-use std::sync::Arc;
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
 
 use http::{HeaderName, HeaderValue, Request};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
@@ -19,6 +27,30 @@ pub(crate) struct Jwt {
     keys: Keys,
     validation: Validation,
     realm: String,
+    verified: Cache<String, Verified, TokenWeight>,
+}
+
+/// A token that passed, with what its next use must check again.
+#[derive(Clone)]
+struct Verified {
+    identity: Identity,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+}
+
+/// Bytes the verified-token cache may hold (tokens, claims and their header value).
+const VERIFIED_BYTES: u64 = 4 << 20;
+
+/// What a remembered token weighs: its text, its claims (in the header value and parsed) and
+/// bookkeeping.
+#[derive(Clone)]
+struct TokenWeight;
+
+impl Weighter<String, Verified> for TokenWeight {
+    fn weight(&self, token: &String, verified: &Verified) -> u64 {
+        let claims = verified.identity.claims_len();
+        (token.len() + 2 * claims + 256) as u64
+    }
 }
 
 enum Keys {
@@ -125,7 +157,68 @@ impl Jwt {
             keys,
             validation,
             realm: spec.name.clone(),
+            verified: Cache::with_weighter(4096, VERIFIED_BYTES, TokenWeight),
         })
+    }
+
+    /// Who `token` says the client is, from the cache when the token passed before.
+    fn identity(&self, token: &str) -> Result<Identity, String> {
+        self.identity_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// [`Self::identity`] at `now` (seconds since the epoch) for a remembered token; a token
+    /// verified afresh is checked against the real clock.
+    fn identity_at(&self, token: &str, now: u64) -> Result<Identity, String> {
+        if let Some(known) = self.verified.get(token) {
+            return match self.recheck(&known, now) {
+                Ok(()) => Ok(known.identity),
+                Err(reason) => {
+                    self.verified.remove(token);
+                    Err(reason)
+                }
+            };
+        }
+        let claims = self.verify(token)?;
+        let time = |name: &str| match claims.get(name) {
+            None => Some(None),
+            Some(value) => value.as_u64().map(Some),
+        };
+        // A time claim that is not a whole number is checked by jsonwebtoken's rules each time.
+        let times = time("exp").zip(time("nbf"));
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let identity = Identity::new("jwt", &subject, claims)
+            .map_err(|_| "the token's subject contains characters a header cannot carry")?;
+        if let Some((exp, nbf)) = times {
+            let verified = Verified {
+                identity: identity.clone(),
+                exp,
+                nbf,
+            };
+            self.verified.insert(token.to_string(), verified);
+        }
+        Ok(identity)
+    }
+
+    /// The time checks of [`Validation`] again, for a token that passed them before; the
+    /// reasons are [`describe`]'s.
+    fn recheck(&self, known: &Verified, now: u64) -> Result<(), String> {
+        let v = &self.validation;
+        if v.validate_exp
+            && known.exp.is_some_and(|exp| {
+                exp.saturating_sub(v.reject_tokens_expiring_in_less_than)
+                    < now.saturating_sub(v.leeway)
+            })
+        {
+            return Err("the token has expired".into());
+        }
+        if v.validate_nbf && known.nbf.is_some_and(|nbf| nbf > now + v.leeway) {
+            return Err("the token is not valid yet (nbf)".into());
+        }
+        Ok(())
     }
 
     fn verify(&self, token: &str) -> Result<Value, String> {
@@ -193,8 +286,8 @@ impl Gate for Jwt {
             }
             .into();
         };
-        let claims = match self.verify(token) {
-            Ok(claims) => claims,
+        let identity = match self.identity(token) {
+            Ok(identity) => identity,
             Err(reason) => {
                 return Rejection::Unauthorized {
                     challenge: self.challenge(Some(&reason)),
@@ -203,23 +296,67 @@ impl Gate for Jwt {
                 .into();
             }
         };
-        let identity = Identity {
-            method: "jwt",
-            subject: claims
-                .get("sub")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            claims: Arc::new(claims),
-        };
-        if let Err(reason) = identity.write_headers(request.headers_mut()) {
-            return Rejection::Unauthorized {
-                challenge: self.challenge(Some(&reason)),
-                message: reason,
-            }
-            .into();
-        }
+        identity.write_headers(request.headers_mut());
         request.extensions_mut().insert(identity);
         Verdict::Pass(request, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"a test secret that is long enough";
+
+    fn step() -> Jwt {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        Jwt {
+            header: http::header::AUTHORIZATION,
+            keys: Keys::One(DecodingKey::from_secret(SECRET)),
+            validation,
+            realm: "test".into(),
+            verified: Cache::with_weighter(16, VERIFIED_BYTES, TokenWeight),
+        }
+    }
+
+    fn sign(claims: &Value) -> String {
+        jsonwebtoken::encode(
+            &Header::default(),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let jwt = step();
+        let now = jsonwebtoken::get_current_timestamp();
+        let token = sign(&json!({ "sub": "alice", "exp": now + 100 }));
+        assert_eq!(&**jwt.identity(&token).unwrap().subject(), "alice");
+        assert!(jwt.verified.get(token.as_str()).is_some(), "remembered");
+        assert!(jwt.identity_at(&token, now + 50).is_ok());
+        let later = jwt.identity_at(&token, now + 101).unwrap_err();
+        assert!(later.contains("expired"), "{later}");
+        assert!(jwt.verified.get(token.as_str()).is_none(), "forgotten");
+        // Verified afresh against the real clock, it passes again.
+        assert!(jwt.identity(&token).is_ok());
+    }
+
+    #[test]
+    fn only_tokens_that_pass_are_remembered() {
+        let jwt = step();
+        let now = jsonwebtoken::get_current_timestamp();
+        let early = sign(&json!({ "sub": "bob", "exp": now + 100, "nbf": now + 50 }));
+        assert!(jwt.identity(&early).unwrap_err().contains("not valid yet"));
+        let mut forged = sign(&json!({ "sub": "eve", "exp": now + 100 }));
+        forged.push('x');
+        assert!(jwt.identity(&forged).is_err());
+        assert_eq!(jwt.verified.len(), 0);
     }
 }

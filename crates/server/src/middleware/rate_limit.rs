@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use governor::clock::{Clock, DefaultClock};
@@ -20,7 +21,7 @@ use crate::{ClientAddr, Rejection};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Ip(IpAddr),
-    Subject(String),
+    Subject(Arc<str>),
 }
 
 type Limiter =
@@ -60,7 +61,7 @@ impl RateLimit {
             RateKey::Subject => request
                 .extensions()
                 .get::<Identity>()
-                .map(|identity| Key::Subject(identity.subject.clone())),
+                .map(|identity| Key::Subject(identity.subject().clone())),
         }
     }
 }
