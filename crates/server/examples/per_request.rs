@@ -1,7 +1,9 @@
 //! Measures the host's CPU cost per request without a network: builds the app from a
 //! manifest and serves synthetic requests in a loop on one thread.
 //!
-//! `cargo run --release -p tessera-server --example per_request -- examples/hello/tessera.toml 200000`
+//! `cargo run --release -p tessera-server --example per_request -- MANIFEST [COUNT [PATH [NAME:VALUE]...]]`
+//! e.g. `... -- examples/hello/tessera.toml 200000`, or with a route's middleware:
+//! `... -- app.toml 100000 /api/orders "authorization:Bearer ey..."`.
 //! Under callgrind, pass a small count: the instruction count per request is what matters.
 
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http_body_util::{BodyExt, Empty};
-use tessera_manifest::Manifest;
+use tessera_manifest::{Manifest, RuntimeConfig};
 use tessera_runtime::{CompileCache, ComponentLoader, EngineSettings, new_engine};
 use tessera_server::{App, Connection, Middleware};
 
@@ -20,6 +22,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let manifest = PathBuf::from(args.next().expect("usage: per_request <manifest> [count]"));
     let count: usize = args.next().map_or(100_000, |n| n.parse().expect("a count"));
+    let path = args.next().unwrap_or_else(|| "/".into());
+    let headers: Vec<(String, String)> = args
+        .map(|h| {
+            let (name, value) = h.split_once(':').expect("headers as NAME:VALUE");
+            (name.to_string(), value.trim().to_string())
+        })
+        .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -39,7 +48,14 @@ fn main() {
         let cache =
             CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
         let loader = ComponentLoader::new(engine, cache).unwrap();
-        let (app, _) = App::load(&manifest, &loader, &Default::default(), &Middleware::none())
+        let state = std::env::temp_dir().join("tessera-per-request");
+        let middleware = manifest
+            .resolve_middleware(&RuntimeConfig::embedded(state), |name| {
+                std::env::var(name).ok()
+            })
+            .and_then(|secrets| Middleware::build(&manifest, &secrets))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (app, _) = App::load(&manifest, &loader, &Default::default(), &middleware)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let app = Arc::new(app);
@@ -49,12 +65,15 @@ fn main() {
         };
         let serve = |app: Arc<App>| {
             let connection = connection.clone();
+            let (path, headers) = (&path, &headers);
             async move {
-                let request = http::Request::get("/")
+                let mut request = http::Request::get(path.as_str())
                     .header("host", "127.0.0.1:3000")
-                    .header("user-agent", "per_request")
-                    .body(Empty::<bytes::Bytes>::new())
-                    .unwrap();
+                    .header("user-agent", "per_request");
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
+                let request = request.body(Empty::<bytes::Bytes>::new()).unwrap();
                 let response = app.handle(request, &connection).await;
                 // Let the runtime run what the request left behind (the deferred store drop),
                 // as a server's connection task does when it waits for the next request.

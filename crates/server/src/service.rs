@@ -9,7 +9,6 @@ use http::header::{ACCESS_CONTROL_REQUEST_METHOD, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 use crate::app::{PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 use crate::router::RouteError;
@@ -92,11 +91,7 @@ impl App {
             Some(chain) => {
                 parts.extensions.insert(ClientAddr(connection.peer));
                 let body = body.map_err(Into::into).boxed_unsync();
-                let chain = chain.clone();
-                match chain.oneshot(Request::from_parts(parts, body)).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
+                chain.call(Request::from_parts(parts, body)).await
             }
         };
         let request_id = target

@@ -1,17 +1,13 @@
 //! A gate: a middleware step that looks at a request and either lets it through (possibly
 //! changed) or answers it itself, without the rest of the chain (and without any Wasm).
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
-use tower::{Service, ServiceExt};
 
-use super::{Chain, RequestBody};
+use super::{Chain, RequestBody, Responding, Stage};
 use crate::{Rejection, ResponseBody};
 
 /// What a gate decided.
@@ -61,45 +57,28 @@ impl Watch {
 }
 
 /// Runs a [`Gate`] in front of the rest of the chain.
-pub(crate) struct GateService<G> {
+pub(crate) struct GateStage<G> {
     gate: Arc<G>,
-    inner: Chain,
+    next: Chain,
 }
 
-impl<G> Clone for GateService<G> {
-    fn clone(&self) -> Self {
-        Self {
-            gate: self.gate.clone(),
-            inner: self.inner.clone(),
-        }
+impl<G: Gate> GateStage<G> {
+    pub(crate) fn wrap(gate: Arc<G>, next: Chain) -> Chain {
+        Chain::new(Self { gate, next })
     }
 }
 
-impl<G: Gate> GateService<G> {
-    pub(crate) fn wrap(gate: Arc<G>, inner: Chain) -> Chain {
-        Chain::new(Self { gate, inner })
-    }
-}
-
-impl<G: Gate> Service<Request<RequestBody>> for GateService<G> {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
-        let this = self.clone();
+impl<G: Gate> Stage for GateStage<G> {
+    fn call(&self, request: Request<RequestBody>) -> Responding {
+        let (gate, next) = (self.gate.clone(), self.next.clone());
         Box::pin(async move {
-            match this.gate.admit(request).await {
-                Verdict::Answer(response) => Ok(response),
+            match gate.admit(request).await {
+                Verdict::Answer(response) => response,
                 Verdict::Pass(request, watch) => {
-                    let response = this.inner.oneshot(request).await?;
+                    let response = next.call(request).await;
                     match watch.and_then(|w| w.verdict()) {
-                        Some(rejection) => Ok(rejection.into_response(None)),
-                        None => Ok(response),
+                        Some(rejection) => rejection.into_response(None),
+                        None => response,
                     }
                 }
             }

@@ -24,29 +24,93 @@ mod wasm;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::{HeaderName, Request, Response};
 use tessera_manifest::{
     CompressionSpec, Diagnostic, FileSetting, Manifest, ManifestError, MiddlewareKind,
 };
 use tessera_runtime::{HttpComponent, WasiBody};
-use tower::Layer;
-use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::CorsLayer;
 
 pub use identity::{AUTH_CLAIMS_HEADER, AUTH_METHOD_HEADER, AUTH_SUBJECT_HEADER, Identity};
 
 use crate::{Rejections, ResponseBody};
-use gate::GateService;
+use gate::GateStage;
 
 /// The request body inside a middleware chain: the same boxed body a middleware component's
 /// outgoing request carries, so that passing one on converts nothing.
 pub type RequestBody = WasiBody;
 
-/// A route's chain of steps, ending in its component.
-pub(crate) type Chain =
-    BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
+/// What a step's call returns: the response, in time.
+pub(crate) type Responding = Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>;
+
+/// One step of a chain, holding the rest of the chain after it.
+pub(crate) trait Stage: Send + Sync + 'static {
+    fn call(&self, request: Request<RequestBody>) -> Responding;
+}
+
+/// A route's chain of steps from some step on, ending in its component.
+///
+/// Steps are called through `&self`, so a request clones nothing but the reference counts
+/// a step's future keeps. (A stack of tower services would be cloned whole, layer by layer,
+/// for every request: `Service::call` takes `&mut self`.)
+#[derive(Clone)]
+pub(crate) struct Chain(Arc<dyn Stage>);
+
+impl Chain {
+    fn new(stage: impl Stage) -> Self {
+        Self(Arc::new(stage))
+    }
+
+    pub(crate) fn call(&self, request: Request<RequestBody>) -> Responding {
+        self.0.call(request)
+    }
+}
+
+/// A chain is a tower service too, so that tower-http's layers can wrap the rest of one.
+impl Service<Request<RequestBody>> for Chain {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
+        let responding = self.0.call(request);
+        Box::pin(async move { Ok(responding.await) })
+    }
+}
+
+/// A tower service (a tower-http layer around the rest of a chain) as a step. The service is
+/// cloned per request, as tower requires; tower-http's services clone cheaply.
+struct TowerStage<S>(S);
+
+impl<S> Stage for TowerStage<S>
+where
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    fn call(&self, request: Request<RequestBody>) -> Responding {
+        let service = self.0.clone();
+        Box::pin(async move {
+            match service.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+    }
+}
 
 /// A middleware setting that turned out unusable when it was built (a key file that is not
 /// a key, a schema that is not a schema).
@@ -202,15 +266,15 @@ impl Middleware {
                 .get(name)
                 .expect("the manifest checked middleware names");
             chain = match step {
-                Step::Jwt(g) => GateService::wrap(g.clone(), chain),
-                Step::ApiKey(g) => GateService::wrap(g.clone(), chain),
-                Step::Guard(g) => GateService::wrap(g.clone(), chain),
-                Step::RateLimit(g) => GateService::wrap(g.clone(), chain),
-                Step::BodyLimit(g) => GateService::wrap(g.clone(), chain),
-                Step::HeaderLimit(g) => GateService::wrap(g.clone(), chain),
-                Step::RequestTimeout(g) => GateService::wrap(g.clone(), chain),
-                Step::JsonSchema(g) => GateService::wrap(g.clone(), chain),
-                Step::Cors(layer) => Chain::new(layer.layer(chain)),
+                Step::Jwt(g) => GateStage::wrap(g.clone(), chain),
+                Step::ApiKey(g) => GateStage::wrap(g.clone(), chain),
+                Step::Guard(g) => GateStage::wrap(g.clone(), chain),
+                Step::RateLimit(g) => GateStage::wrap(g.clone(), chain),
+                Step::BodyLimit(g) => GateStage::wrap(g.clone(), chain),
+                Step::HeaderLimit(g) => GateStage::wrap(g.clone(), chain),
+                Step::RequestTimeout(g) => GateStage::wrap(g.clone(), chain),
+                Step::JsonSchema(g) => GateStage::wrap(g.clone(), chain),
+                Step::Cors(layer) => Chain::new(TowerStage(layer.layer(chain))),
                 Step::Compression(spec) => tower_layers::compression(spec, chain),
                 Step::RequestId(header) => tower_layers::request_id(header, chain),
                 Step::Wasm(id) => {
@@ -228,18 +292,30 @@ impl Middleware {
 
 /// The end of every chain: the route's component.
 fn endpoint(component: Arc<HttpComponent>, rejections: Arc<Rejections>) -> Chain {
-    Chain::new(tower::service_fn(move |request: Request<RequestBody>| {
-        let component = component.clone();
-        let rejections = rejections.clone();
-        async move {
+    Chain::new(Endpoint {
+        component,
+        rejections,
+    })
+}
+
+struct Endpoint {
+    component: Arc<HttpComponent>,
+    rejections: Arc<Rejections>,
+}
+
+impl Stage for Endpoint {
+    fn call(&self, request: Request<RequestBody>) -> Responding {
+        let component = self.component.clone();
+        let rejections = self.rejections.clone();
+        Box::pin(async move {
             let (method, uri) = (request.method().clone(), request.uri().clone());
             let request_id = request_id_of(&request);
-            Ok(match component.handle(request).await {
+            match component.handle(request).await {
                 Ok(response) => response.map(ResponseBody::Guest),
                 Err(error) => rejections.reject(error, &method, &uri, request_id),
-            })
-        }
-    }))
+            }
+        })
+    }
 }
 
 /// The id a `request_id` step gave the request, if one did.

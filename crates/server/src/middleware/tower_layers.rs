@@ -9,7 +9,7 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::Chain;
+use super::{Chain, TowerStage};
 use crate::ResponseBody;
 
 pub(crate) fn cors(spec: &CorsSpec) -> CorsLayer {
@@ -89,9 +89,11 @@ pub(crate) fn compression(spec: &CompressionSpec, inner: Chain) -> Chain {
         .gzip(spec.gzip)
         .br(spec.brotli)
         .compress_when(worth_compressing(spec.min_size));
-    Chain::new(layer.layer(inner).map_response(|response: Response<_>| {
-        response.map(|body| ResponseBody::Boxed(body.map_err(Into::into).boxed_unsync()))
-    }))
+    Chain::new(TowerStage(layer.layer(inner).map_response(
+        |response: Response<_>| {
+            response.map(|body| ResponseBody::Boxed(body.map_err(Into::into).boxed_unsync()))
+        },
+    )))
 }
 
 pub(crate) fn request_id(header: &HeaderName, inner: Chain) -> Chain {
@@ -99,7 +101,7 @@ pub(crate) fn request_id(header: &HeaderName, inner: Chain) -> Chain {
         .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .service(inner);
-    Chain::new(service)
+    Chain::new(TowerStage(service))
 }
 
 #[cfg(test)]

@@ -3,27 +3,23 @@
 //! `http://next.tessera.internal/<path>`: the host runs the rest of the chain in-process with
 //! that request and gives the guest the response, which it may change before answering.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::HOST;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, Request, Response, Uri};
+use http::{HeaderMap, Request, Uri};
 use http_body_util::BodyExt;
 use tessera_runtime::{HttpComponent, HttpError, Next, WasiBody};
-use tower::{Service, ServiceExt};
 
 use super::identity::Identity;
-use super::{Chain, RequestBody};
+use super::{Chain, RequestBody, Responding, Stage};
 use crate::{RESERVED_HEADER_PREFIX, Rejections, ResponseBody};
 
-#[derive(Clone)]
 pub(crate) struct WasmStep {
     component: Arc<HttpComponent>,
-    inner: Chain,
+    next: Chain,
     rejections: Arc<Rejections>,
 }
 
@@ -31,46 +27,36 @@ impl WasmStep {
     pub(crate) fn wrap(
         component: Arc<HttpComponent>,
         rejections: Arc<Rejections>,
-        inner: Chain,
+        next: Chain,
     ) -> Chain {
         Chain::new(Self {
             component,
-            inner,
+            next,
             rejections,
         })
     }
 }
 
-impl Service<Request<RequestBody>> for WasmStep {
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
-        let this = self.clone();
+impl Stage for WasmStep {
+    fn call(&self, request: Request<RequestBody>) -> Responding {
+        let component = self.component.clone();
+        let rejections = self.rejections.clone();
+        let chain = self.next.clone();
         Box::pin(async move {
             let (method, uri) = (request.method().clone(), request.uri().clone());
             let request_id = super::request_id_of(&request);
             let original = Original::of(&request);
-            let inner = this.inner.clone();
             let next: Next = Box::new(move |passed: Request<WasiBody>| {
                 Box::pin(async move {
                     let request = original.restore(passed);
-                    let response = inner
-                        .oneshot(request)
-                        .await
-                        .unwrap_or_else(|never| match never {});
+                    let response = chain.call(request).await;
                     response.map(|body| Relayed::spawn(body).boxed_unsync())
                 })
             });
-            Ok(match this.component.handle_with_next(request, next).await {
+            match component.handle_with_next(request, next).await {
                 Ok(response) => response.map(ResponseBody::Guest),
-                Err(error) => this.rejections.reject(error, &method, &uri, request_id),
-            })
+                Err(error) => rejections.reject(error, &method, &uri, request_id),
+            }
         })
     }
 }
