@@ -56,31 +56,74 @@ impl Watch {
     }
 }
 
-/// Runs a [`Gate`] in front of the rest of the chain.
-pub(crate) struct GateStage<G> {
-    gate: Arc<G>,
-    next: Chain,
+/// Any built-in gate.
+#[derive(Clone)]
+pub(crate) enum AnyGate {
+    Jwt(Arc<super::jwt::Jwt>),
+    ApiKey(Arc<super::api_key::ApiKey>),
+    Guard(Arc<super::guard::Guard>),
+    RateLimit(Arc<super::rate_limit::RateLimit>),
+    BodyLimit(Arc<super::limits::BodyLimit>),
+    HeaderLimit(Arc<super::limits::HeaderLimit>),
+    RequestTimeout(Arc<super::limits::RequestTimeout>),
+    JsonSchema(Arc<super::json_schema::JsonSchema>),
 }
 
-impl<G: Gate> GateStage<G> {
-    pub(crate) fn wrap(gate: Arc<G>, next: Chain) -> Chain {
-        Chain::new(Self { gate, next })
+impl AnyGate {
+    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
+        match self {
+            Self::Jwt(g) => g.admit(request).await,
+            Self::ApiKey(g) => g.admit(request).await,
+            Self::Guard(g) => g.admit(request).await,
+            Self::RateLimit(g) => g.admit(request).await,
+            Self::BodyLimit(g) => g.admit(request).await,
+            Self::HeaderLimit(g) => g.admit(request).await,
+            Self::RequestTimeout(g) => g.admit(request).await,
+            Self::JsonSchema(g) => g.admit(request).await,
+        }
     }
 }
 
-impl<G: Gate> Stage for GateStage<G> {
+/// Runs consecutive [`Gate`]s, in order, in front of the rest of the chain.
+pub(crate) struct GateStage {
+    gates: Arc<[AnyGate]>,
+    next: Chain,
+}
+
+impl GateStage {
+    /// `gates` in reverse order (as a chain is built, from its end); none leaves `next`
+    /// as it is.
+    pub(crate) fn wrap(mut gates: Vec<AnyGate>, next: Chain) -> Chain {
+        if gates.is_empty() {
+            return next;
+        }
+        gates.reverse();
+        Chain::new(Self {
+            gates: gates.into(),
+            next,
+        })
+    }
+}
+
+impl Stage for GateStage {
     fn call(&self, request: Request<RequestBody>) -> Responding {
-        let (gate, next) = (self.gate.clone(), self.next.clone());
+        let (gates, next) = (self.gates.clone(), self.next.clone());
         Box::pin(async move {
-            match gate.admit(request).await {
-                Verdict::Answer(response) => response,
-                Verdict::Pass(request, watch) => {
-                    let response = next.call(request).await;
-                    match watch.and_then(|w| w.verdict()) {
-                        Some(rejection) => rejection.into_response(None),
-                        None => response,
+            let mut request = request;
+            let mut watches = Vec::new();
+            for gate in gates.iter() {
+                match gate.admit(request).await {
+                    Verdict::Answer(response) => return response,
+                    Verdict::Pass(passed, watch) => {
+                        request = passed;
+                        watches.extend(watch);
                     }
                 }
+            }
+            let response = next.call(request).await;
+            match watches.iter().find_map(Watch::verdict) {
+                Some(rejection) => rejection.into_response(None),
+                None => response,
             }
         })
     }

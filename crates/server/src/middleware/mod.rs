@@ -34,13 +34,13 @@ use tessera_manifest::{
     CompressionSpec, Diagnostic, FileSetting, Manifest, ManifestError, MiddlewareKind,
 };
 use tessera_runtime::{HttpComponent, WasiBody};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer as _, Service, ServiceExt};
 use tower_http::cors::CorsLayer;
 
 pub use identity::{AUTH_CLAIMS_HEADER, AUTH_METHOD_HEADER, AUTH_SUBJECT_HEADER, Identity};
 
 use crate::{Rejections, ResponseBody};
-use gate::GateStage;
+use gate::{AnyGate, GateStage};
 
 /// The request body inside a middleware chain: the same boxed body a middleware component's
 /// outgoing request carries, so that passing one on converts nothing.
@@ -140,14 +140,13 @@ impl BuildError {
 
 /// One built step.
 enum Step {
-    Jwt(Arc<jwt::Jwt>),
-    ApiKey(Arc<api_key::ApiKey>),
-    Guard(Arc<guard::Guard>),
-    RateLimit(Arc<rate_limit::RateLimit>),
-    BodyLimit(Arc<limits::BodyLimit>),
-    HeaderLimit(Arc<limits::HeaderLimit>),
-    RequestTimeout(Arc<limits::RequestTimeout>),
-    JsonSchema(Arc<json_schema::JsonSchema>),
+    /// Admits or answers a request (see `gate`).
+    Gate(AnyGate),
+    /// Wraps the rest of the chain.
+    Wrap(Wrap),
+}
+
+enum Wrap {
     Cors(Box<CorsLayer>),
     Compression(CompressionSpec),
     RequestId(HeaderName),
@@ -172,45 +171,45 @@ impl Middleware {
         let mut diagnostics = Vec::new();
         for (name, spec) in &manifest.middleware {
             let built = match &spec.kind {
-                MiddlewareKind::Jwt(jwt) => {
-                    jwt::Jwt::build(spec, jwt, secret).map(|j| Step::Jwt(Arc::new(j)))
-                }
-                MiddlewareKind::ApiKey(keys) => {
-                    Ok(Step::ApiKey(Arc::new(api_key::ApiKey::build(keys, secret))))
-                }
-                MiddlewareKind::Guard(guard) => {
-                    Ok(Step::Guard(Arc::new(guard::Guard::build(guard))))
-                }
-                MiddlewareKind::RateLimit(limit) => Ok(Step::RateLimit(Arc::new(
+                MiddlewareKind::Jwt(jwt) => jwt::Jwt::build(spec, jwt, secret)
+                    .map(|j| Step::Gate(AnyGate::Jwt(Arc::new(j)))),
+                MiddlewareKind::ApiKey(keys) => Ok(Step::Gate(AnyGate::ApiKey(Arc::new(
+                    api_key::ApiKey::build(keys, secret),
+                )))),
+                MiddlewareKind::Guard(guard) => Ok(Step::Gate(AnyGate::Guard(Arc::new(
+                    guard::Guard::build(guard),
+                )))),
+                MiddlewareKind::RateLimit(limit) => Ok(Step::Gate(AnyGate::RateLimit(Arc::new(
                     rate_limit::RateLimit::build(limit),
-                ))),
-                MiddlewareKind::BodyLimit { max } => {
-                    Ok(Step::BodyLimit(Arc::new(limits::BodyLimit { max: *max })))
-                }
+                )))),
+                MiddlewareKind::BodyLimit { max } => Ok(Step::Gate(AnyGate::BodyLimit(Arc::new(
+                    limits::BodyLimit { max: *max },
+                )))),
                 MiddlewareKind::HeaderLimit {
                     max_count,
                     max_size,
-                } => Ok(Step::HeaderLimit(Arc::new(limits::HeaderLimit {
-                    max_count: *max_count,
-                    max_size: *max_size,
-                }))),
-                MiddlewareKind::RequestTimeout { timeout } => {
-                    Ok(Step::RequestTimeout(Arc::new(limits::RequestTimeout {
-                        timeout: *timeout,
-                    })))
+                } => Ok(Step::Gate(AnyGate::HeaderLimit(Arc::new(
+                    limits::HeaderLimit {
+                        max_count: *max_count,
+                        max_size: *max_size,
+                    },
+                )))),
+                MiddlewareKind::RequestTimeout { timeout } => Ok(Step::Gate(
+                    AnyGate::RequestTimeout(Arc::new(limits::RequestTimeout { timeout: *timeout })),
+                )),
+                MiddlewareKind::JsonSchema(schema) => json_schema::JsonSchema::build(schema)
+                    .map(|s| Step::Gate(AnyGate::JsonSchema(Arc::new(s)))),
+                MiddlewareKind::Cors(cors) => {
+                    Ok(Step::Wrap(Wrap::Cors(Box::new(tower_layers::cors(cors)))))
                 }
-                MiddlewareKind::JsonSchema(schema) => {
-                    json_schema::JsonSchema::build(schema).map(|s| Step::JsonSchema(Arc::new(s)))
-                }
-                MiddlewareKind::Cors(cors) => Ok(Step::Cors(Box::new(tower_layers::cors(cors)))),
                 MiddlewareKind::Compression(compression) => {
-                    Ok(Step::Compression(compression.clone()))
+                    Ok(Step::Wrap(Wrap::Compression(compression.clone())))
                 }
-                MiddlewareKind::RequestId { header } => Ok(Step::RequestId(
+                MiddlewareKind::RequestId { header } => Ok(Step::Wrap(Wrap::RequestId(
                     HeaderName::try_from(header.as_str())
                         .expect("the manifest checked the header name"),
-                )),
-                MiddlewareKind::Wasm { component } => Ok(Step::Wasm(component.clone())),
+                ))),
+                MiddlewareKind::Wasm { component } => Ok(Step::Wrap(Wrap::Wasm(component.clone()))),
             };
             match built {
                 Ok(step) => {
@@ -240,13 +239,13 @@ impl Middleware {
     pub(crate) fn has_cors(&self, names: &[String]) -> bool {
         names
             .iter()
-            .any(|n| matches!(self.steps.get(n), Some(Step::Cors(_))))
+            .any(|n| matches!(self.steps.get(n), Some(Step::Wrap(Wrap::Cors(_)))))
     }
 
     /// The header a `request_id` step among `names` uses, if any.
     pub(crate) fn request_id_header(&self, names: &[String]) -> Option<HeaderName> {
         names.iter().find_map(|n| match self.steps.get(n) {
-            Some(Step::RequestId(header)) => Some(header.clone()),
+            Some(Step::Wrap(Wrap::RequestId(header))) => Some(header.clone()),
             _ => None,
         })
     }
@@ -260,24 +259,26 @@ impl Middleware {
         rejections: &Arc<Rejections>,
     ) -> Chain {
         let mut chain = endpoint(component, rejections.clone());
+        // Gates next to each other run as one step: one future for all of them.
+        let mut gates = Vec::new();
         for name in names.iter().rev() {
             let step = self
                 .steps
                 .get(name)
                 .expect("the manifest checked middleware names");
-            chain = match step {
-                Step::Jwt(g) => GateStage::wrap(g.clone(), chain),
-                Step::ApiKey(g) => GateStage::wrap(g.clone(), chain),
-                Step::Guard(g) => GateStage::wrap(g.clone(), chain),
-                Step::RateLimit(g) => GateStage::wrap(g.clone(), chain),
-                Step::BodyLimit(g) => GateStage::wrap(g.clone(), chain),
-                Step::HeaderLimit(g) => GateStage::wrap(g.clone(), chain),
-                Step::RequestTimeout(g) => GateStage::wrap(g.clone(), chain),
-                Step::JsonSchema(g) => GateStage::wrap(g.clone(), chain),
-                Step::Cors(layer) => Chain::new(TowerStage(layer.layer(chain))),
-                Step::Compression(spec) => tower_layers::compression(spec, chain),
-                Step::RequestId(header) => tower_layers::request_id(header, chain),
-                Step::Wasm(id) => {
+            let wrap = match step {
+                Step::Gate(gate) => {
+                    gates.push(gate.clone());
+                    continue;
+                }
+                Step::Wrap(wrap) => wrap,
+            };
+            chain = GateStage::wrap(std::mem::take(&mut gates), chain);
+            chain = match wrap {
+                Wrap::Cors(cors) => Chain::new(TowerStage(cors.layer(chain))),
+                Wrap::Compression(spec) => tower_layers::compression(spec, chain),
+                Wrap::RequestId(header) => tower_layers::request_id(header, chain),
+                Wrap::Wasm(id) => {
                     let component = components
                         .get(id)
                         .expect("the manifest checked the component")
@@ -286,7 +287,7 @@ impl Middleware {
                 }
             };
         }
-        chain
+        GateStage::wrap(gates, chain)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
+use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use http::Request;
@@ -24,8 +24,12 @@ enum Key {
     Subject(Arc<str>),
 }
 
-type Limiter =
-    RateLimiter<Key, DefaultKeyedStateStore<Key>, DefaultClock, StateInformationMiddleware>;
+type Limiter = RateLimiter<
+    Key,
+    DefaultKeyedStateStore<Key>,
+    DefaultClock,
+    NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+>;
 
 /// Forget idle clients after this many checks, so the table does not grow without bound.
 const SWEEP_EVERY: u32 = 4096;
@@ -45,7 +49,7 @@ impl RateLimit {
             .expect("the manifest checked the period is not zero")
             .allow_burst(burst);
         Self {
-            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            limiter: RateLimiter::keyed(quota),
             key: spec.key,
             burst: spec.burst,
             checks: AtomicU32::new(0),
