@@ -3,7 +3,10 @@
 # Runs the in-process per_request harness twice (N and 2N requests) and divides the
 # difference by N, so start-up and warm-up cancel out.
 #
-#   bench/instructions.sh [manifest] [N]
+#   bench/instructions.sh [manifest] [N] [PATH [NAME:VALUE]...]
+#
+# With a path (and headers), the requests go there, through the route's middleware, e.g.
+#   bench/instructions.sh app.toml 2000 /api "authorization:Bearer eyJ..."
 set -euo pipefail
 cd "$(dirname "$0")/.."
 manifest=${1:-examples/hello/tessera.toml}
@@ -12,9 +15,9 @@ unset RUST_BACKTRACE
 cargo build --release -q -p tessera-server --example per_request
 bin=target/release/examples/per_request
 out=$(mktemp -d)
-"$bin" "$manifest" 10 >/dev/null  # fills the compile cache, so both runs below load from it
+"$bin" "$manifest" 10 "${@:3}" >/dev/null  # fills the compile cache, so both runs below load from it
 for count in "$n" "$((2 * n))"; do
-  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$count" "$bin" "$manifest" "$count" \
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$count" "$bin" "$manifest" "$count" "${@:3}" \
     >/dev/null 2>&1
 done
 total() { callgrind_annotate "$1" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
