@@ -732,7 +732,7 @@ async fn compression_follows_accept_encoding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_generated_or_propagated_and_logged() {
     let manifest = format!(
-        "[middleware.rid]\ntype = \"request_id\"\n\n[app]\nmiddleware = [\"rid\"]\n\n[[route]]\npath = \"/...\"\ncomponent = \"echo\"\n\n{}",
+        "[middleware.rid]\ntype = \"request_id\"\n\n[middleware.keys]\ntype = \"api_key\"\nkeys = {{ client = \"k-1\" }}\n\n[app]\nmiddleware = [\"rid\"]\n\n[[route]]\npath = \"/...\"\ncomponent = \"echo\"\n\n[[route]]\npath = \"/locked/...\"\ncomponent = \"echo\"\nmiddleware = [\"keys\"]\n\n{}",
         component_section("echo", "wasi_echo", "")
     );
     let app = AppDir::new(&manifest);
@@ -763,6 +763,16 @@ async fn request_ids_are_generated_or_propagated_and_logged() {
     .await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.json()["request_id"], "failing-request-7");
+    // So does a rejection by a later step.
+    let reply = get(
+        &mut client,
+        "/locked/info",
+        &[("x-request-id", "refused-request-8")],
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.header("x-request-id"), Some("refused-request-8"));
+    assert_eq!(reply.json()["request_id"], "refused-request-8");
     for needle in [
         "request_id=failing-request-7",
         "request_id=client-chosen-id",

@@ -5,23 +5,24 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::Request;
+use tower_http::request_id::RequestId;
 
 use super::{Chain, RequestBody, Responding, Stage};
-use crate::{Rejection, ResponseBody};
+use crate::Rejection;
 
 /// What a gate decided.
 pub(crate) enum Verdict {
     /// Go on with this request. If the gate wrapped the body, `watch` reports a body that
     /// broke the gate's rule while the rest of the chain read it.
     Pass(Request<RequestBody>, Option<Watch>),
-    /// Answer with this.
-    Answer(Response<ResponseBody>),
+    /// Refuse it.
+    Reject(Rejection),
 }
 
 impl From<Rejection> for Verdict {
     fn from(rejection: Rejection) -> Self {
-        Self::Answer(rejection.into_response(None))
+        Self::Reject(rejection)
     }
 }
 
@@ -109,11 +110,20 @@ impl Stage for GateStage {
     fn call(&self, request: Request<RequestBody>) -> Responding {
         let (gates, next) = (self.gates.clone(), self.next.clone());
         Box::pin(async move {
+            // A rejection's body carries the id a `request_id` step gave the request.
+            let request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .map(|id| id.header_value().clone());
+            let refuse = |rejection: Rejection| {
+                let id = request_id.as_ref().and_then(|id| id.to_str().ok());
+                rejection.into_response(id)
+            };
             let mut request = request;
             let mut watches = Vec::new();
             for gate in gates.iter() {
                 match gate.admit(request).await {
-                    Verdict::Answer(response) => return response,
+                    Verdict::Reject(rejection) => return refuse(rejection),
                     Verdict::Pass(passed, watch) => {
                         request = passed;
                         watches.extend(watch);
@@ -122,7 +132,7 @@ impl Stage for GateStage {
             }
             let response = next.call(request).await;
             match watches.iter().find_map(Watch::verdict) {
-                Some(rejection) => rejection.into_response(None),
+                Some(rejection) => refuse(rejection),
                 None => response,
             }
         })
