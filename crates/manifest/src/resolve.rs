@@ -54,6 +54,16 @@ pub fn secret_env(name: &str) -> String {
     format!("TESSERA_SECRET_{}", name.to_ascii_uppercase())
 }
 
+/// The value of secret `name`: `TESSERA_SECRET_<NAME>` from `env`, else the runtime
+/// configuration's `[secrets]`.
+fn secret_value(
+    name: &str,
+    runtime: &RuntimeConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    env(&secret_env(name)).or_else(|| runtime.secrets.get(name).cloned())
+}
+
 impl Manifest {
     /// Checks every component's store and database grants against `runtime` and gives every
     /// variable its value: `TESSERA_VAR_<NAME>` from `env` if set, else the manifest's literal,
@@ -125,8 +135,7 @@ impl Manifest {
                         Ok((overridden.unwrap_or_else(|| value.clone()), false))
                     }
                     VariableSource::Secret(secret) => overridden
-                        .or_else(|| env(&secret_env(secret)))
-                        .or_else(|| runtime.secrets.get(secret).cloned())
+                        .or_else(|| secret_value(secret, runtime, &env))
                         .map(|value| (value, true))
                         .ok_or(secret),
                 };
@@ -201,7 +210,7 @@ impl Manifest {
                 }
                 VariableSource::Secret(name) => name,
             };
-            match env(&secret_env(name)).or_else(|| runtime.secrets.get(name).cloned()) {
+            match secret_value(name, runtime, &env) {
                 Some(value) => {
                     values.insert(key.clone(), value);
                 }

@@ -1,9 +1,9 @@
 //! The request path: route, tell the guest how it matched, run the component, answer.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use std::net::SocketAddr;
 
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};

@@ -757,7 +757,7 @@ impl Settings<'_, '_> {
                             "min_size",
                             Some(size),
                             format!("{bytes} bytes is above the largest threshold, 65535 bytes"),
-                            "use a threshold of at most \"64KiB\"",
+                            "use a threshold of at most 65535 bytes, such as \"32KiB\"",
                         );
                         return None;
                     }

@@ -1,6 +1,8 @@
 //! `type = "api_key"`: a key from a header or a query parameter, compared in constant time
 //! with every configured key; 401 when missing or unknown. The key's name becomes the subject.
 
+use std::borrow::Cow;
+
 use http::{HeaderName, HeaderValue, Request};
 use subtle::ConstantTimeEq;
 use tessera_manifest::ApiKeySpec;
@@ -47,17 +49,20 @@ impl ApiKey {
         }
     }
 
-    fn presented(&self, request: &Request<RequestBody>) -> Option<Vec<u8>> {
+    fn presented<'r>(&self, request: &'r Request<RequestBody>) -> Option<Cow<'r, [u8]>> {
         if let Some(header) = &self.header
             && let Some(value) = request.headers().get(header)
         {
-            return Some(value.as_bytes().to_vec());
+            return Some(Cow::Borrowed(value.as_bytes()));
         }
         let name = self.query.as_deref()?;
         let query = request.uri().query()?;
         form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned().into_bytes())
+            .map(|(_, v)| match v {
+                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+            })
     }
 
     /// The identity of the matching key. Every key is compared, so the time taken does not
@@ -82,7 +87,7 @@ impl Gate for ApiKey {
             }
             .into();
         };
-        let Some(identity) = self.find(&presented) else {
+        let Some(identity) = self.find(&presented).cloned() else {
             return Rejection::Unauthorized {
                 challenge: self.challenge.clone(),
                 message: "the API key is not valid".into(),
@@ -90,7 +95,7 @@ impl Gate for ApiKey {
             .into();
         };
         identity.write_headers(request.headers_mut());
-        request.extensions_mut().insert(identity.clone());
+        request.extensions_mut().insert(identity);
         Verdict::Pass(request, None)
     }
 }

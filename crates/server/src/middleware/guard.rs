@@ -52,30 +52,29 @@ impl Guard {
                 return Some(format!("claim `{name}` must be {wanted}"));
             }
         }
-        if !self.roles.is_empty() {
-            let held = strings(identity.claim(&self.roles_claim));
-            if !self.roles.iter().any(|r| held.contains(&r.as_str())) {
-                return Some(format!("one of the roles {:?} is required", self.roles));
-            }
+        let held = identity.claim(&self.roles_claim);
+        if !self.roles.is_empty() && !self.roles.iter().any(|r| names(held, r)) {
+            return Some(format!("one of the roles {:?} is required", self.roles));
         }
-        if !self.scopes.is_empty() {
-            let mut granted = strings(identity.claim("scope"));
-            granted.extend(strings(identity.claim("scp")));
-            if let Some(missing) = self.scopes.iter().find(|s| !granted.contains(&s.as_str())) {
-                return Some(format!("the scope \"{missing}\" is required"));
-            }
+        let (scope, scp) = (identity.claim("scope"), identity.claim("scp"));
+        if let Some(missing) = self
+            .scopes
+            .iter()
+            .find(|s| !names(scope, s) && !names(scp, s))
+        {
+            return Some(format!("the scope \"{missing}\" is required"));
         }
         None
     }
 }
 
-/// A claim holding names: an array of strings, or one space-separated string (OAuth 2.0
-/// `scope`).
-fn strings(claim: Option<&Value>) -> Vec<&str> {
+/// Whether a claim holding names (an array of strings, or one space-separated string as in
+/// OAuth 2.0's `scope`) holds `name`.
+fn names(claim: Option<&Value>, name: &str) -> bool {
     match claim {
-        Some(Value::String(s)) => s.split_whitespace().collect(),
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+        Some(Value::String(s)) => s.split_whitespace().any(|n| n == name),
+        Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(name)),
+        _ => false,
     }
 }
 

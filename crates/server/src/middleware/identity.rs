@@ -11,7 +11,7 @@ use serde_json::Value;
 pub const AUTH_METHOD_HEADER: HeaderName = HeaderName::from_static("tessera-auth-method");
 /// The authenticated subject: a JWT's `sub`, or the name of the API key.
 pub const AUTH_SUBJECT_HEADER: HeaderName = HeaderName::from_static("tessera-auth-subject");
-/// The verified claims, as JSON (non-ASCII characters escaped as `\uXXXX`).
+/// The verified claims, as JSON, with every non-ASCII character written as a `\u` escape.
 pub const AUTH_CLAIMS_HEADER: HeaderName = HeaderName::from_static("tessera-auth-claims");
 
 /// An authenticated client. Cheap to clone: steps built at load time (an API key) or cached

@@ -1,5 +1,5 @@
 //! Route middleware: the steps a route's requests pass before its component, built once at
-//! load time from `[middleware.<name>]` and composed per route into one tower service.
+//! load time from `[middleware.<name>]` and composed per route into one [`Chain`].
 //!
 //! # Layout
 //! - `gate`: the shape of a step that admits or answers a request ([`gate::Gate`]).
@@ -76,15 +76,26 @@ impl Chain {
 impl Service<Request<RequestBody>> for Chain {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = Infallibly;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
-        let responding = self.0.call(request);
-        Box::pin(async move { Ok(responding.await) })
+        Infallibly(self.0.call(request))
+    }
+}
+
+/// A step's response as a tower service's result (which cannot be an error), without
+/// boxing the step's future a second time.
+pub(crate) struct Infallibly(Responding);
+
+impl Future for Infallibly {
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx).map(Ok)
     }
 }
 
