@@ -19,6 +19,7 @@ const GUESTS: &[&str] = &[
     "kv-cache",
     "notes",
     "tenant-gate",
+    "versioned",
 ];
 
 fn main() {

@@ -69,4 +69,14 @@ pub struct UpArgs {
     /// Log one line per request at info level (target tessera::access).
     #[arg(long, env = "TESSERA_ACCESS_LOG")]
     pub access_log: bool,
+
+    /// Serve the admin endpoint (list components, replace one from a new .wasm) on this
+    /// address; `--admin` alone means 127.0.0.1:7373. Off unless given.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:7373", env = "TESSERA_ADMIN")]
+    pub admin: Option<SocketAddr>,
+
+    /// The admin endpoint's bearer token [default: a random one, written to
+    /// <state dir>/admin-token, readable by the owner only].
+    #[arg(long, env = "TESSERA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest as _, Sha256};
 use tessera_manifest::{ComponentSpec, Limits};
 use tokio::sync::Semaphore;
 use wasmtime::component::Linker;
@@ -21,6 +22,7 @@ pub struct HttpComponent {
     pub(crate) limits: Limits,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) caps: Arc<Capabilities>,
+    pub(crate) digest: Arc<str>,
 }
 
 impl HttpComponent {
@@ -32,6 +34,11 @@ impl HttpComponent {
     /// Its limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The first 12 hex digits of the SHA-256 of its `.wasm`: which version is serving.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Instances of it running now.
@@ -84,27 +91,48 @@ impl ComponentLoader {
         &self.engine
     }
 
-    /// Loads one component. Compilation runs on a blocking thread; call several loads at once
-    /// to compile components in parallel.
+    /// Loads one component from its `source` file. Compilation runs on a blocking thread;
+    /// call several loads at once to compile components in parallel.
     pub async fn load(
         &self,
         spec: &ComponentSpec,
         caps: Arc<Capabilities>,
     ) -> Result<(HttpComponent, LoadReport), LoadError> {
-        let started = Instant::now();
         let path = spec.source.clone();
-        let this = self.clone();
-        let (pre, cache) = tokio::task::spawn_blocking(move || this.prepare(&path))
+        let wasm = tokio::fs::read(&path)
             .await
-            .expect("loading a component does not panic")?;
+            .map_err(|source| LoadError::Read { path, source })?;
+        self.load_wasm(spec, wasm, &spec.source, caps).await
+    }
+
+    /// Loads one component from `wasm` instead of its `source` file (a replacement uploaded
+    /// to a running server). `origin` names where the bytes came from in errors.
+    pub async fn load_wasm(
+        &self,
+        spec: &ComponentSpec,
+        wasm: Vec<u8>,
+        origin: &Path,
+        caps: Arc<Capabilities>,
+    ) -> Result<(HttpComponent, LoadReport), LoadError> {
+        let started = Instant::now();
+        let this = self.clone();
+        let path = origin.to_path_buf();
+        let (pre, cache, digest) = tokio::task::spawn_blocking(move || {
+            let digest = hex_prefix(&Sha256::digest(&wasm));
+            this.prepare(&wasm, &path)
+                .map(|(pre, cache)| (pre, cache, digest))
+        })
+        .await
+        .expect("loading a component does not panic")?;
         let component = HttpComponent {
             id: spec.id.as_str().into(),
             pre,
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             caps,
+            digest: digest.into(),
         };
-        self.try_instance(&component, &spec.source).await?;
+        self.try_instance(&component, origin).await?;
         Ok((
             component,
             LoadReport {
@@ -114,24 +142,24 @@ impl ComponentLoader {
         ))
     }
 
-    fn prepare(&self, path: &Path) -> Result<(ProxyPre<Host>, CacheOutcome), LoadError> {
-        let wasm = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    fn prepare(
+        &self,
+        wasm: &[u8],
+        path: &Path,
+    ) -> Result<(ProxyPre<Host>, CacheOutcome), LoadError> {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm {
                 path: path.to_path_buf(),
             });
         }
-        if !wasmparser::Parser::is_component(&wasm) {
+        if !wasmparser::Parser::is_component(wasm) {
             return Err(LoadError::CoreModule {
                 path: path.to_path_buf(),
             });
         }
         let (component, cache) =
             self.cache
-                .load(&self.engine, &wasm)
+                .load(&self.engine, wasm)
                 .map_err(|e| LoadError::Compile {
                     path: path.to_path_buf(),
                     reason: format!("{e:#}"),
@@ -173,21 +201,34 @@ impl ComponentLoader {
             ),
         );
         store.limiter(|host| &mut host.limiter);
-        store.set_epoch_deadline(u64::MAX);
-        component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map(drop)
-            .map_err(|e| LoadError::Instantiate {
-                path: path.to_path_buf(),
-                reason: match store.data().limiter.refused {
-                    Some(wanted) => format!(
-                        "its initial memory needs {wanted} bytes, over the cap of {} bytes",
-                        component.limits.memory
-                    ),
-                    None => format!("{e:#}"),
-                },
-            })
+        // Yield at every epoch tick, so a start function that never returns is cut off by the
+        // timeout below instead of holding the load (or a live replacement) forever. Not
+        // `set_epoch_deadline(u64::MAX)`: the deadline is added to the current epoch, which
+        // overflows once the server has been running.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
+        let timeout = component.limits.timeout;
+        let instantiated =
+            tokio::time::timeout(timeout, component.pre.instantiate_async(&mut store)).await;
+        let reason = match instantiated {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => match store.data().limiter.refused {
+                Some(wanted) => format!(
+                    "its initial memory needs {wanted} bytes, over the cap of {} bytes",
+                    component.limits.memory
+                ),
+                None => format!("{e:#}"),
+            },
+            Err(_) => format!("starting an instance took longer than its timeout ({timeout:?})"),
+        };
+        Err(LoadError::Instantiate {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
+}
+
+/// The first 12 hex digits of a digest: enough to tell versions apart in logs and answers.
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes[..6].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -105,7 +105,36 @@ impl App {
         components: BTreeMap<String, Arc<HttpComponent>>,
         middleware: &Middleware,
     ) -> Result<Self, Diagnostic> {
-        let rejections = Arc::new(Rejections::new());
+        Self::build(
+            manifest,
+            components,
+            middleware,
+            Arc::new(Rejections::new()),
+        )
+    }
+
+    /// This app with component `id` replaced by `component`: the same routes and middleware
+    /// (rate-limit buckets and token caches included), every chain rebuilt around the new
+    /// component. Requests already holding `self` finish on the old one.
+    pub(crate) fn with_component(
+        &self,
+        manifest: &Manifest,
+        middleware: &Middleware,
+        component: Arc<HttpComponent>,
+    ) -> Self {
+        let mut components = self.components.clone();
+        components.insert(component.id().to_string(), component);
+        Self::build(manifest, components, middleware, self.rejections.clone())
+            .expect("the same routes built before")
+            .with_access_log(self.access_log)
+    }
+
+    fn build(
+        manifest: &Manifest,
+        components: BTreeMap<String, Arc<HttpComponent>>,
+        middleware: &Middleware,
+        rejections: Arc<Rejections>,
+    ) -> Result<Self, Diagnostic> {
         let mut router = Router::new();
         for route in &manifest.routes {
             let key = format!("route[{}]", route.index);

@@ -8,13 +8,17 @@
 //! - `middleware`: route middleware, built once and composed per route.
 //! - `rejection`: host-side failures and their status codes, in one table.
 //! - `body`: the response body type.
+//! - `live`: an app whose components can be replaced while it serves ([`LiveApp`]).
+//! - `admin`: the admin endpoint (replace a component over HTTP).
 //! - `serve`: the accept loop ([`Server`]).
 //! - `shutdown`: what stops the server ([`Shutdown`]).
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod app;
 mod body;
+mod live;
 pub mod middleware;
 mod rejection;
 pub mod router;
@@ -22,8 +26,10 @@ mod serve;
 mod service;
 mod shutdown;
 
+pub use admin::{AdminServer, AdminToken};
 pub use app::{App, PARAM_HEADER_PREFIX, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 pub use body::{BoxError, ResponseBody};
+pub use live::{LiveApp, ReplaceError, Replaced};
 pub use middleware::Middleware;
 pub use rejection::Rejection;
 pub(crate) use rejection::Rejections;

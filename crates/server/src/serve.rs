@@ -13,14 +13,14 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::{App, Connection, Shutdown};
+use crate::{Connection, LiveApp, Shutdown};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A bound listener serving one [`App`].
+/// A bound listener serving one [`LiveApp`].
 pub struct Server {
-    app: Arc<App>,
+    app: Arc<LiveApp>,
     listener: TcpListener,
     grace: Duration,
 }
@@ -28,7 +28,7 @@ pub struct Server {
 impl Server {
     /// Binds `addr`. The app is fully loaded before this is called, so a bad manifest or
     /// component never gets as far as opening a port.
-    pub async fn bind(app: Arc<App>, addr: SocketAddr) -> io::Result<Self> {
+    pub async fn bind(app: Arc<LiveApp>, addr: SocketAddr) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Self {
             app,
@@ -92,7 +92,9 @@ impl Server {
             let connection = Arc::new(Connection { host, peer });
             let app = app.clone();
             let service = service_fn(move |request| {
-                let app = app.clone();
+                // The app as it is now, kept until the response is done: a component replaced
+                // meanwhile serves this request on its old version.
+                let app = app.current();
                 let connection = connection.clone();
                 async move { Ok::<_, std::convert::Infallible>(app.handle(request, &connection).await) }
             });

@@ -3,20 +3,24 @@
 use std::time::Duration;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
 use tessera_runtime::{
-    Backends, CacheOutcome, CompileCache, ComponentLoader, EngineSettings, new_engine,
+    Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings, new_engine,
 };
 use tessera_server::{App, Middleware};
 
 use crate::args::AppArgs;
 
-/// A loaded application and the engine it runs on.
+/// A loaded application and what it was loaded with (to load replacements the same way).
 pub struct Loaded {
     pub manifest: Manifest,
+    pub runtime: RuntimeConfig,
     pub app: App,
+    pub middleware: Middleware,
     pub loader: ComponentLoader,
+    pub capabilities: BTreeMap<String, Arc<Capabilities>>,
 }
 
 /// Loads the manifest and every component. On failure the problems have been printed and
@@ -118,8 +122,11 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
             }
             Ok(Some(Loaded {
                 manifest,
+                runtime,
                 app,
+                middleware,
                 loader,
+                capabilities,
             }))
         }
         Err(error) => {

@@ -1,11 +1,12 @@
-//! `tessera up`: load, bind, serve until SIGINT or SIGTERM.
+//! `tessera up`: load, bind, serve until SIGINT or SIGTERM; optionally the admin endpoint.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tessera_runtime::{EngineSettings, EpochTicker};
-use tessera_server::{Server, Shutdown};
+use tessera_server::{AdminServer, AdminToken, LiveApp, Server, Shutdown};
 
 use crate::args::UpArgs;
 use crate::commands::load::load;
@@ -18,8 +19,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         loaded.loader.engine().clone(),
         EngineSettings::default().epoch_tick,
     );
-    let app = Arc::new(loaded.app.with_access_log(args.access_log));
-    let server = Server::bind(app, args.listen)
+    let state_dir = loaded.runtime.state_dir.clone();
+    let live = Arc::new(LiveApp::new(
+        loaded.app.with_access_log(args.access_log),
+        loaded.manifest,
+        loaded.middleware,
+        loaded.loader,
+        loaded.capabilities,
+    ));
+    let server = Server::bind(live.clone(), args.listen)
         .await
         .with_context(|| {
             format!(
@@ -29,7 +37,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         })?
         .with_grace(args.shutdown_grace);
     let addr = server.local_addr()?;
-    for route in &loaded.manifest.routes {
+    let _admin = match args.admin {
+        Some(admin_addr) => {
+            Some(start_admin(&live, admin_addr, args.admin_token, &state_dir).await?)
+        }
+        None => None,
+    };
+    for route in &live.manifest().routes {
         let methods = route.methods.as_ref().map_or_else(
             || "*".to_string(),
             |m| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
@@ -42,4 +56,59 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     // logged which requests were cut off).
     server.run(shutdown).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the admin endpoint and serves it on its own task (aborted when the guard drops).
+async fn start_admin(
+    live: &Arc<LiveApp>,
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+    state_dir: &Path,
+) -> anyhow::Result<AbortOnDrop> {
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "the admin endpoint listens on {addr}, beyond this machine: anyone who has the token can replace components"
+        );
+    }
+    let (token, told) = match token {
+        Some(token) => (AdminToken::new(token), "the token given".to_string()),
+        None => {
+            let token = AdminToken::generate().context("cannot generate an admin token")?;
+            let file = state_dir.join("admin-token");
+            write_private(&file, token.expose())
+                .with_context(|| format!("cannot write the admin token to {}", file.display()))?;
+            (token, format!("token in {}", file.display()))
+        }
+    };
+    let admin = AdminServer::bind(live.clone(), addr, token)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {addr} for the admin endpoint (pick another with --admin ADDR)"
+            )
+        })?;
+    tracing::info!("admin endpoint: http://{} ({told})", admin.local_addr()?);
+    Ok(AbortOnDrop(tokio::spawn(admin.run())))
+}
+
+/// Writes `contents` to `file`, readable and writable by the owner only.
+fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(file)?.write_all(contents.as_bytes())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -1,0 +1,163 @@
+//! A running application whose components can be replaced, one at a time, while it serves.
+//!
+//! The server reads the current [`App`] once per request and keeps that `Arc` until the
+//! response is done. A replacement compiles and links the new version first (nothing changes
+//! if that fails), then builds a new `App` around it and publishes it with one atomic store:
+//! requests that arrive afterwards get the new version, requests already running finish on
+//! the old one, and the old version is freed when its last request ends.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tessera_manifest::Manifest;
+use tessera_runtime::{CacheOutcome, Capabilities, ComponentLoader, LoadError};
+
+use crate::{App, Middleware};
+
+/// An [`App`] that can change while it serves.
+pub struct LiveApp {
+    current: ArcSwap<App>,
+    manifest: Manifest,
+    middleware: Middleware,
+    loader: ComponentLoader,
+    capabilities: BTreeMap<String, Arc<Capabilities>>,
+    /// One replacement at a time: two at once would each build on the app before the other
+    /// and the second store would undo the first. A Tokio mutex because compiling happens
+    /// while it is held.
+    replacing: tokio::sync::Mutex<()>,
+}
+
+/// What a replacement did.
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    /// The component.
+    pub id: String,
+    /// The digest of the version now serving.
+    pub digest: String,
+    /// The digest of the version it replaced.
+    pub previous: String,
+    /// Whether the new version came from the compile cache.
+    pub cache: CacheOutcome,
+    /// From the call to the new version serving (compiling or reading the cache, linking,
+    /// one trial instance, rebuilding the routes).
+    pub elapsed: Duration,
+}
+
+/// Why a replacement was refused. The old version keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceError {
+    /// The manifest has no such component.
+    #[error("the manifest has no component \"{0}\"")]
+    Unknown(String),
+    /// The new version does not load.
+    #[error("the new version of \"{id}\" was refused, the old one keeps serving: {error}")]
+    Load {
+        /// The component.
+        id: String,
+        /// Why it does not load.
+        error: LoadError,
+    },
+}
+
+impl ReplaceError {
+    /// What to do about it.
+    pub fn fix(&self) -> String {
+        match self {
+            Self::Unknown(_) => "use an id from the manifest's [component.<id>] sections".into(),
+            Self::Load { error, .. } => error.fix(),
+        }
+    }
+}
+
+impl LiveApp {
+    /// Serves `app`, which was loaded from `manifest` with `middleware`, `loader` and
+    /// `capabilities`; replacements are loaded the same way.
+    pub fn new(
+        app: App,
+        manifest: Manifest,
+        middleware: Middleware,
+        loader: ComponentLoader,
+        capabilities: BTreeMap<String, Arc<Capabilities>>,
+    ) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(app),
+            manifest,
+            middleware,
+            loader,
+            capabilities,
+            replacing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The app serving now. Keep it for the whole request: it keeps the versions the request
+    /// started on alive.
+    pub fn current(&self) -> Arc<App> {
+        self.current.load_full()
+    }
+
+    /// The manifest the app was loaded from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Replaces component `id` with `wasm`, or with what its `source` file holds now when
+    /// `wasm` is `None`. Returns once new requests get the new version.
+    pub async fn replace(&self, id: &str, wasm: Option<Vec<u8>>) -> Result<Replaced, ReplaceError> {
+        let spec = self
+            .manifest
+            .components
+            .get(id)
+            .ok_or_else(|| ReplaceError::Unknown(id.to_string()))?;
+        let started = Instant::now();
+        let caps = self
+            .capabilities
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| Capabilities::none(id));
+        let _one_at_a_time = self.replacing.lock().await;
+        let loaded = match wasm {
+            Some(wasm) => {
+                let origin = format!("the new version of component \"{id}\"");
+                self.loader
+                    .load_wasm(spec, wasm, Path::new(&origin), caps)
+                    .await
+            }
+            None => self.loader.load(spec, caps).await,
+        };
+        let (component, report) = loaded.map_err(|error| ReplaceError::Load {
+            id: id.to_string(),
+            error,
+        })?;
+        let old = self.current.load_full();
+        let previous = old
+            .components()
+            .get(id)
+            .map(|c| c.digest().to_string())
+            .unwrap_or_default();
+        let digest = component.digest().to_string();
+        let app = old.with_component(&self.manifest, &self.middleware, Arc::new(component));
+        self.current.store(Arc::new(app));
+        let replaced = Replaced {
+            id: id.to_string(),
+            digest,
+            previous,
+            cache: report.cache,
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(
+            component = id,
+            "replaced {} -> {} in {} ms ({})",
+            replaced.previous,
+            replaced.digest,
+            replaced.elapsed.as_millis(),
+            match replaced.cache {
+                CacheOutcome::Hit => "from the compile cache",
+                CacheOutcome::Compiled | CacheOutcome::CompiledUncached => "compiled",
+            }
+        );
+        Ok(replaced)
+    }
+}
