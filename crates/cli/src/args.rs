@@ -20,6 +20,27 @@ pub enum Command {
     Up(UpArgs),
     /// Check the manifest and every component (compile, link, try an instance); serve nothing.
     Check(AppArgs),
+    /// Build the components that have a [component.<id>.build] section, skipping those whose
+    /// inputs did not change.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The application manifest.
+    #[arg(long, short, default_value = "tessera.toml", env = "TESSERA_MANIFEST")]
+    pub manifest: PathBuf,
+
+    /// Where build records are kept [default: .tessera next to the manifest].
+    #[arg(long, env = "TESSERA_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Build even components whose inputs did not change.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Build only these components [default: all with a build section].
+    pub components: Vec<String>,
 }
 
 /// Which application, and how to load it.
@@ -74,6 +95,16 @@ pub struct UpArgs {
     /// address; `--admin` alone means 127.0.0.1:7373. Off unless given.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:7373", env = "TESSERA_ADMIN")]
     pub admin: Option<SocketAddr>,
+
+    /// Run `tessera build` first.
+    #[arg(long)]
+    pub build: bool,
+
+    /// Rebuild a component when a file its `build.watch` globs match changes (or reload it
+    /// when its `source` changes, for a component without a build section), and replace it in
+    /// the running server.
+    #[arg(long)]
+    pub watch: bool,
 
     /// The admin endpoint's bearer token [default: a random one, written to
     /// <state dir>/admin-token, readable by the owner only].

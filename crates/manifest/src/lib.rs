@@ -32,6 +32,7 @@
 
 #![forbid(unsafe_code)]
 
+mod build;
 mod error;
 mod grants;
 mod middleware;
@@ -48,6 +49,7 @@ use std::path::Path;
 /// client is. Client requests never carry headers with this prefix: the host removes them.
 pub const RESERVED_HEADER_PREFIX: &str = "tessera-";
 
+pub use build::BuildSpec;
 pub use error::{Diagnostic, ManifestError};
 pub use grants::{Grants, HostPattern, Named, Variable, VariableSource, is_variable_name};
 pub use middleware::{
@@ -60,12 +62,41 @@ pub use route::{PatternError, RoutePattern, Segment};
 pub use runtime_config::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_NAME, KvBackend, RuntimeConfig, SqlBackend,
 };
+pub use validate::Sources;
 
 impl Manifest {
     /// Reads and validates the manifest at `file`. Relative paths inside it are resolved
     /// against the file's directory.
     pub fn load(file: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = Self::read(file)?;
+        validate::parse(
+            &text,
+            file,
+            &validate::manifest_dir(file),
+            Sources::Required,
+        )
+    }
+
+    /// Like [`Manifest::load`], for building: a component with a `build` section may not have
+    /// its `source` yet.
+    pub fn load_for_build(file: &Path) -> Result<Self, ManifestError> {
+        let text = Self::read(file)?;
+        validate::parse(
+            &text,
+            file,
+            &validate::manifest_dir(file),
+            Sources::MayBeUnbuilt,
+        )
+    }
+
+    /// Validates manifest text. `file` names the manifest in messages and `dir` is the
+    /// directory relative paths are resolved against.
+    pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Self, ManifestError> {
+        validate::parse(text, file, dir, Sources::Required)
+    }
+
+    fn read(file: &Path) -> Result<String, ManifestError> {
+        std::fs::read_to_string(file).map_err(|e| {
             let problem = match e.kind() {
                 std::io::ErrorKind::NotFound => "the manifest file does not exist".to_string(),
                 _ => format!("the manifest cannot be read: {e}"),
@@ -76,14 +107,7 @@ impl Manifest {
                 problem,
                 "run in the directory that holds tessera.toml, or pass --manifest <file>",
             ))
-        })?;
-        Self::parse(&text, file, &validate::manifest_dir(file))
-    }
-
-    /// Validates manifest text. `file` names the manifest in messages and `dir` is the
-    /// directory relative paths are resolved against.
-    pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Self, ManifestError> {
-        validate::parse(text, file, dir)
+        })
     }
 
     /// The component with this id.

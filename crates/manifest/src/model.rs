@@ -63,6 +63,8 @@ pub struct ComponentSpec {
     pub limits: Limits,
     /// What it may use besides computing.
     pub grants: Grants,
+    /// How `tessera build` makes `source`, if the manifest says.
+    pub build: Option<crate::BuildSpec>,
 }
 
 /// Limits applied to every instance of a component.

@@ -52,6 +52,7 @@ pub(crate) struct RawComponent {
     pub allowed_outbound_hosts: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<String, Spanned<String>>,
+    pub build: Option<crate::build::RawBuild>,
 }
 
 #[derive(Debug, Default, Deserialize)]

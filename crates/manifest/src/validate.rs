@@ -15,6 +15,7 @@ use crate::{ComponentSpec, Grants, HostPattern, Limits, Manifest, Route, RoutePa
 /// Collects diagnostics against one file.
 pub(crate) struct Checker<'a> {
     file: &'a Path,
+    sources: Sources,
     lines: Lines<'a>,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
@@ -38,10 +39,25 @@ impl Checker<'_> {
 
 /// Parses and validates manifest text. `file` is how messages name the file; `dir` is where
 /// relative paths point from.
-pub(crate) fn parse(text: &str, file: &Path, dir: &Path) -> Result<Manifest, ManifestError> {
+/// Whether every component's `source` must exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sources {
+    /// Yes: the app is about to be served or checked.
+    Required,
+    /// Not for components with a `build` section: the app is about to be built.
+    MayBeUnbuilt,
+}
+
+pub(crate) fn parse(
+    text: &str,
+    file: &Path,
+    dir: &Path,
+    sources: Sources,
+) -> Result<Manifest, ManifestError> {
     let raw: RawManifest = parse_raw(text, file)?;
     let mut checker = Checker {
         file,
+        sources,
         lines: Lines::new(text),
         diagnostics: Vec::new(),
     };
@@ -217,6 +233,9 @@ fn missing_key_fix(field: &str) -> String {
         "path" => "add the route's path, such as `path = \"/users/:id\"`".into(),
         "component" => "add the id of the component that serves it: `component = \"<id>\"`".into(),
         "source" => "add the component's file: `source = \"component.wasm\"`".into(),
+        "command" => "add the command that builds the component: \
+                      `command = \"cargo build --release --target wasm32-wasip2\"`"
+            .into(),
         other => format!("add `{other} = ...`"),
     }
 }
@@ -254,27 +273,37 @@ fn check_component(
             "the source is empty",
             "name the component's .wasm file, relative to the manifest",
         );
-    } else if !source.is_file() {
+    } else if source.is_file() {
+        // Present.
+    } else if raw.build.is_some() && checker.sources == Sources::MayBeUnbuilt && !source.exists() {
+        // About to be built.
+    } else {
         let problem = if source.exists() {
             format!("{} is not a file", source.display())
         } else {
             format!("{} does not exist", source.display())
         };
-        checker.report(
-            format!("{key}.source"),
-            source_line,
-            problem,
-            "build the component first, or correct the path (it is relative to the manifest)",
-        );
+        let fix = if raw.build.is_some() {
+            "run `tessera build` (or `tessera up --build`), or correct the path (it is relative \
+             to the manifest and must be what the build command writes)"
+        } else {
+            "build the component first, or correct the path (it is relative to the manifest)"
+        };
+        checker.report(format!("{key}.source"), source_line, problem, fix);
     }
     let limits = check_limits(checker, &key, &raw.limits);
     let grants = check_grants(checker, &key, raw);
+    let build = raw
+        .build
+        .as_ref()
+        .and_then(|build| crate::build::check_build(checker, &key, build, dir));
     (checker.diagnostics.len() == before).then(|| ComponentSpec {
         id: id.to_string(),
         source,
         source_line,
         limits,
         grants,
+        build,
     })
 }
 

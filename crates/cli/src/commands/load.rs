@@ -136,7 +136,7 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
     }
 }
 
-fn report(error: &ManifestError) {
+pub fn report(error: &ManifestError) {
     eprintln!("{error}");
     let count = error.diagnostics.len();
     let file = error

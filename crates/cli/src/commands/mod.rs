@@ -1,5 +1,6 @@
 //! The subcommands.
 
+mod build;
 mod check;
 mod load;
 mod up;
@@ -13,5 +14,6 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Up(args) => up::run(args).await,
         Command::Check(args) => check::run(&args).await,
+        Command::Build(args) => build::run(&args).await,
     }
 }

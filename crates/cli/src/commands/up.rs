@@ -5,13 +5,26 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tessera_dev::Builder;
 use tessera_runtime::{EngineSettings, EpochTicker};
 use tessera_server::{AdminServer, AdminToken, LiveApp, Server, Shutdown};
 
 use crate::args::UpArgs;
+use crate::commands::build;
 use crate::commands::load::load;
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    if args.build
+        && !build::build(
+            &args.app.manifest,
+            args.app.state_dir.as_deref(),
+            &[],
+            false,
+        )
+        .await
+    {
+        return Ok(ExitCode::FAILURE);
+    }
     let Some(loaded) = load(&args.app).await? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -37,6 +50,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         })?
         .with_grace(args.shutdown_grace);
     let addr = server.local_addr()?;
+    let _watch = if args.watch {
+        let builder = Builder::new(&state_dir, 1);
+        let task = tessera_dev::watch(live.clone(), builder, build::print_progress)
+            .context("cannot watch the components' files")?;
+        Some(AbortOnDrop(task))
+    } else {
+        None
+    };
     let _admin = match args.admin {
         Some(admin_addr) => {
             Some(start_admin(&live, admin_addr, args.admin_token, &state_dir).await?)

@@ -1,0 +1,16 @@
+//! Tessera's developer workflow: building components from their `[component.<id>.build]`
+//! sections, watching their sources to replace them in a running server, and the templates
+//! `tessera new` starts a component from.
+//!
+//! # Layout
+//! - `inputs`: the files a build reads (its `watch` globs) and their fingerprint.
+//! - `build`: [`Builder`]: runs build commands in parallel, skipping unchanged components.
+//! - `watch`: [`watch`]: rebuilds and replaces components in a running server.
+
+mod build;
+mod inputs;
+mod watch;
+
+pub use build::{BuildError, Builder, Event, Outcome};
+pub use inputs::{Inputs, SKIPPED_DIRS};
+pub use watch::{SETTLE, watch};
