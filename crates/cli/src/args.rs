@@ -23,6 +23,23 @@ pub enum Command {
     /// Build the components that have a [component.<id>.build] section, skipping those whose
     /// inputs did not change.
     Build(BuildArgs),
+    /// Start a component from a template (rust, python, js) and add it to the manifest
+    /// (created if it does not exist).
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The template: rust (tessera-sdk), python (componentize-py) or js (ComponentizeJS).
+    pub template: String,
+
+    /// The component's name: its id in the manifest, its directory (beside the manifest) and
+    /// its routes (/<name> and /<name>/...).
+    pub name: String,
+
+    /// The application manifest to add it to.
+    #[arg(long, short, default_value = "tessera.toml", env = "TESSERA_MANIFEST")]
+    pub manifest: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -5,10 +5,12 @@
 //! # Layout
 //! - `inputs`: the files a build reads (its `watch` globs) and their fingerprint.
 //! - `build`: [`Builder`]: runs build commands in parallel, skipping unchanged components.
+//! - `new`: [`new::create`]: a component from a template, added to a manifest.
 //! - `watch`: [`watch`]: rebuilds and replaces components in a running server.
 
 mod build;
 mod inputs;
+pub mod new;
 mod watch;
 
 pub use build::{BuildError, Builder, Event, Outcome};

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod load;
+mod new;
 mod up;
 
 use std::process::ExitCode;
@@ -15,5 +16,6 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Up(args) => up::run(args).await,
         Command::Check(args) => check::run(&args).await,
         Command::Build(args) => build::run(&args).await,
+        Command::New(args) => Ok(new::run(&args)),
     }
 }
