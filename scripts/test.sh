@@ -6,11 +6,22 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The capability tests start real Redis and PostgreSQL servers (tests/support/src/services.rs).
-if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# The template tests (tests/workflow.rs) build Python and JavaScript components (python3-venv
+# for componentize-py, npm for ComponentizeJS) and follow the README with curl.
+if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  || ! command -v npm >/dev/null || ! command -v curl >/dev/null \
+  || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -q
-  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q redis-server postgresql
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q \
+    redis-server postgresql npm curl python3-venv
 fi
+# componentize-py (PyPI) in a virtual environment of its own, on PATH for the tests.
+if [ ! -x target/tools/python/bin/componentize-py ]; then
+  python3 -m venv target/tools/python
+  target/tools/python/bin/pip install -q componentize-py==0.25.1
+fi
+export PATH="$PWD/target/tools/python/bin:$PATH"
 # Dependencies and the guests are built once and shared through target/; a second run only
 # rebuilds what changed.
 cargo fmt --all --check
@@ -19,4 +30,4 @@ cargo test --locked
 # The Wasm guests (test guests and examples) are linted for their own target.
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
   -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \
-  -p tessera-guest -p kv-cache -p notes -p tenant-gate -- -D warnings
+  -p tessera-guest -p tessera-sdk -p kv-cache -p notes -p tenant-gate -p versioned -- -D warnings
