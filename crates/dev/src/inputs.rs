@@ -29,7 +29,8 @@ impl Inputs {
             set.add(Glob::new(glob).expect("the manifest checked the globs"));
         }
         Some(Self {
-            workdir: build.workdir.clone(),
+            // Absolute and without `.` components: file-system events name absolute paths.
+            workdir: real_path(&build.workdir),
             globs: set.build().expect("the manifest checked the globs"),
         })
     }
@@ -85,6 +86,17 @@ impl Inputs {
             hash.update(Sha256::digest(std::fs::read(self.workdir.join(&file))?));
         }
         Ok(hex(&hash.finalize()))
+    }
+}
+
+/// `path` absolute, symlinks and `.`/`..` resolved as far as it exists.
+pub fn real_path(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => real_path(parent).join(name),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
     }
 }
 

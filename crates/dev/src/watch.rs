@@ -15,7 +15,7 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tessera_server::LiveApp;
 use tokio::sync::mpsc;
 
-use crate::inputs::{Inputs, SKIPPED_DIRS, file_digest};
+use crate::inputs::{Inputs, SKIPPED_DIRS, file_digest, real_path};
 use crate::{Builder, Event};
 
 /// How long after a change more changes are awaited before acting.
@@ -42,7 +42,7 @@ pub fn watch(
         .map(|c| Watched {
             id: c.id.clone(),
             inputs: c.build.as_ref().and_then(Inputs::of),
-            source: c.source.clone(),
+            source: real_path(&c.source),
         })
         .collect();
     let (tx, mut rx) = mpsc::unbounded_channel();
