@@ -8,8 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use tessera_manifest::Manifest;
-
 /// The templates `tessera new` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template {
@@ -178,11 +176,6 @@ pub fn create(template: Template, name: &str, manifest: &Path) -> Result<Created
         manifest: manifest.to_path_buf(),
         new_manifest: existing.is_none(),
     })
-}
-
-/// Checks the manifest after [`create`]: everything but the not-yet-built sources.
-pub fn check(manifest: &Path) -> Result<Manifest, tessera_manifest::ManifestError> {
-    Manifest::load_for_build(manifest)
 }
 
 fn copy_filled(from: &Path, to: &Path, fill: &dyn Fn(&str) -> String) -> Result<(), NewError> {

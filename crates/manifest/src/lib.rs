@@ -68,25 +68,18 @@ impl Manifest {
     /// Reads and validates the manifest at `file`. Relative paths inside it are resolved
     /// against the file's directory.
     pub fn load(file: &Path) -> Result<Self, ManifestError> {
-        let text = Self::read(file)?;
-        validate::parse(
-            &text,
-            file,
-            &validate::manifest_dir(file),
-            Sources::Required,
-        )
+        Self::load_with(file, Sources::Required)
     }
 
     /// Like [`Manifest::load`], for building: a component with a `build` section may not have
     /// its `source` yet.
     pub fn load_for_build(file: &Path) -> Result<Self, ManifestError> {
+        Self::load_with(file, Sources::MayBeUnbuilt)
+    }
+
+    fn load_with(file: &Path, sources: Sources) -> Result<Self, ManifestError> {
         let text = Self::read(file)?;
-        validate::parse(
-            &text,
-            file,
-            &validate::manifest_dir(file),
-            Sources::MayBeUnbuilt,
-        )
+        validate::parse(&text, file, &validate::manifest_dir(file), sources)
     }
 
     /// Validates manifest text. `file` names the manifest in messages and `dir` is the

@@ -61,13 +61,24 @@ impl CompileCache {
         engine: &Engine,
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        self.load_hashed(engine, wasm, &Sha256::digest(wasm))
+    }
+
+    /// [`CompileCache::load`] for a caller that already has the SHA-256 of `wasm`
+    /// (`content`), so large components are not hashed twice.
+    pub(crate) fn load_hashed(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        content: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let Some(dir) = &self.dir else {
             return Ok((
                 Component::new(engine, wasm)?,
                 CacheOutcome::CompiledUncached,
             ));
         };
-        let entry = dir.join(entry_name(engine, wasm));
+        let entry = dir.join(entry_name(engine, content));
         if entry.is_file() {
             match deserialize(engine, &entry) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
@@ -89,15 +100,14 @@ impl CompileCache {
 }
 
 /// `<sha256 of the component>-<engine compatibility hash>.cwasm`.
-fn entry_name(engine: &Engine, wasm: &[u8]) -> String {
-    let content = Sha256::digest(wasm);
+fn entry_name(engine: &Engine, content: &[u8]) -> String {
     let mut compat = Sha256Hasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut compat);
     let compat = compat.0.finalize();
-    format!("{}-{}.cwasm", hex(&content), hex(&compat[..8]))
+    format!("{}-{}.cwasm", hex(content), hex(&compat[..8]))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

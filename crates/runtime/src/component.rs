@@ -118,8 +118,10 @@ impl ComponentLoader {
         let this = self.clone();
         let path = origin.to_path_buf();
         let (pre, cache, digest) = tokio::task::spawn_blocking(move || {
-            let digest = hex_prefix(&Sha256::digest(&wasm));
-            this.prepare(&wasm, &path)
+            let content = Sha256::digest(&wasm);
+            // The first 12 hex digits: enough to tell versions apart in logs and answers.
+            let digest = crate::cache::hex(&content[..6]);
+            this.prepare(&wasm, &content, &path)
                 .map(|(pre, cache)| (pre, cache, digest))
         })
         .await
@@ -145,6 +147,7 @@ impl ComponentLoader {
     fn prepare(
         &self,
         wasm: &[u8],
+        content: &[u8],
         path: &Path,
     ) -> Result<(ProxyPre<Host>, CacheOutcome), LoadError> {
         if !wasm.starts_with(b"\0asm") {
@@ -157,13 +160,13 @@ impl ComponentLoader {
                 path: path.to_path_buf(),
             });
         }
-        let (component, cache) =
-            self.cache
-                .load(&self.engine, wasm)
-                .map_err(|e| LoadError::Compile {
-                    path: path.to_path_buf(),
-                    reason: format!("{e:#}"),
-                })?;
+        let (component, cache) = self
+            .cache
+            .load_hashed(&self.engine, wasm, content)
+            .map_err(|e| LoadError::Compile {
+                path: path.to_path_buf(),
+                reason: format!("{e:#}"),
+            })?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             let message = format!("{e:#}");
             match message.split('`').nth(1) {
@@ -226,9 +229,4 @@ impl ComponentLoader {
             reason,
         })
     }
-}
-
-/// The first 12 hex digits of a digest: enough to tell versions apart in logs and answers.
-fn hex_prefix(bytes: &[u8]) -> String {
-    bytes[..6].iter().map(|b| format!("{b:02x}")).collect()
 }

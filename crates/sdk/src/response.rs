@@ -112,12 +112,12 @@ impl Response {
             let length = HeaderValue::from(bytes.len());
             self.headers.insert(CONTENT_LENGTH, length);
         }
-        let entries: Vec<(String, Vec<u8>)> = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
-            .collect();
-        let fields = Fields::from_list(&entries).unwrap_or_else(|_| Fields::new());
+        let fields = Fields::new();
+        for (name, value) in &self.headers {
+            // The host refuses headers it manages itself (`connection`, `keep-alive`, ...);
+            // skip those, keep the rest.
+            let _ = fields.append(name.as_str(), value.as_bytes());
+        }
         let response = OutgoingResponse::new(fields);
         let _ = response.set_status_code(self.status.as_u16());
         let body = response.body().expect("a new response has a body");

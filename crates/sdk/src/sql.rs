@@ -13,7 +13,7 @@ use crate::{Error, Result};
 /// use tessera_sdk::sql::{Database, Value};
 /// # fn main() -> tessera_sdk::Result<()> {
 /// let db = Database::open("default")?;
-/// db.execute("INSERT INTO notes (body) VALUES (?)", &[Value::Text("hi".into())])?;
+/// db.execute("INSERT INTO notes (body) VALUES ($1)", &[Value::Text("hi".into())])?;
 /// for row in db.query("SELECT id, body FROM notes", &[])?.iter() {
 ///     let (id, body): (i64, String) = (row.get("id")?, row.get("body")?);
 /// }
@@ -34,15 +34,15 @@ impl Database {
         })
     }
 
-    /// Runs a statement; the number of rows it changed. `?` placeholders (`$1` on
-    /// PostgreSQL) take `params` in order.
+    /// Runs a statement; the number of rows it changed. Placeholders `$1`, `$2`, ... (on
+    /// SQLite and PostgreSQL alike) take `params` in order.
     pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64> {
         self.connection
             .execute(statement, params)
             .map_err(|e| error(&self.name, &e))
     }
 
-    /// Runs a query; its rows.
+    /// Runs a query; its rows. Placeholders as for [`Database::execute`].
     pub fn query(&self, statement: &str, params: &[Value]) -> Result<Rows> {
         let set = self
             .connection

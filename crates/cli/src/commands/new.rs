@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use tessera_dev::new::{self, Template};
+use tessera_manifest::Manifest;
 
 use crate::args::NewArgs;
 use crate::commands::load::report;
@@ -24,7 +25,8 @@ pub fn run(args: &NewArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = new::check(&created.manifest) {
+    // Everything but the sources, which the first build writes.
+    if let Err(error) = Manifest::load_for_build(&created.manifest) {
         report(&error);
         return ExitCode::FAILURE;
     }
