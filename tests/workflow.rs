@@ -117,9 +117,11 @@ async fn the_readme_walkthrough_then_build_skips_and_watch_swaps() {
     assert!(again.contains("build greeter: up to date"), "{again}");
 
     // --watch: an edit is rebuilt and served; a broken edit leaves the old version serving.
+    // The manifest is named by a relative path, as a user in a shell would (file events name
+    // absolute paths; the watcher must match them anyway).
     let server = Server::start_with(
         TESSERA,
-        &dir.join("tessera.toml"),
+        &relative_to_cwd(&dir.join("tessera.toml")),
         ServerOptions::default().args(["--watch"]),
     );
     server
@@ -163,6 +165,16 @@ async fn the_readme_walkthrough_then_build_skips_and_watch_swaps() {
         get(server.addr(), "/greeter").await.text().trim(),
         "Hello again from greeter!"
     );
+}
+
+/// `path` (absolute) relative to this process's working directory, which the server inherits.
+fn relative_to_cwd(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().expect("a working directory");
+    let mut relative = PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        relative.push("..");
+    }
+    relative.join(path.strip_prefix("/").expect("an absolute path"))
 }
 
 fn on_path(program: &str) -> bool {
