@@ -320,3 +320,45 @@ async fn in_flight_requests_finish_on_the_old_version_and_broken_versions_are_re
     );
     assert_eq!(body_version(&get(addr, "/v").await), 0);
 }
+
+/// The next instance of a component is made after each of its requests and shown as `ready`;
+/// none is made before the first request, and a new version starts without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_instance_is_made_after_a_request_and_not_kept_across_versions() {
+    let (_app, server, admin_at) = start(&["--admin-token", TOKEN]);
+    let addr = server.addr();
+    let ready = |id: &'static str| async move {
+        let listed = admin(admin_at, "GET", "/components", TOKEN, Vec::new()).await;
+        listed
+            .json()
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["id"] == id))
+            .map(|c| c["ready"].as_u64().expect("ready is a number"))
+            .expect("the component is listed")
+    };
+    let eventually_ready = |id: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ready(id).await != 1 {
+            assert!(Instant::now() < deadline, "no instance of {id} made ahead");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    assert_eq!(ready("other").await, 0, "nothing is made before a request");
+    assert_eq!(get(addr, "/other/visits").await.text(), "1");
+    eventually_ready("other").await;
+    // The request takes the waiting instance, which had served nothing, and another follows.
+    assert_eq!(get(addr, "/other/visits").await.text(), "1");
+    eventually_ready("other").await;
+
+    assert_eq!(body_version(&get(addr, "/v").await), 0);
+    eventually_ready("v").await;
+    let swapped = admin(admin_at, "PUT", "/components/v", TOKEN, version(3)).await;
+    assert_eq!(swapped.status, 200, "{}", swapped.text());
+    assert_eq!(
+        ready("v").await,
+        0,
+        "the old version's instance is not kept"
+    );
+    assert_eq!(body_version(&get(addr, "/v").await), 3);
+    eventually_ready("v").await;
+}

@@ -338,3 +338,30 @@ async fn examples_hello_answers() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "Hello from Tessera!\n");
 }
+
+/// Every request gets an instance that has served no other request: the `visits` counter, a
+/// static in the guest, reads 1 every time, one request after another (when the host has
+/// made the next instance ahead of the request) and many at once (when it has not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_gets_an_instance_that_served_no_other() {
+    let app = echo_app();
+    let server = Server::start(TESSERA, &app.manifest());
+    let mut client = Client::http1(server.addr()).await;
+    for _ in 0..30 {
+        let reply = client.get("/wasi/visits").await;
+        assert_eq!((reply.status.as_u16(), reply.text()), (200, "1".into()));
+        // Time for the next instance to be made before the next request.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let Client::Http2(sender) = Client::http2(server.addr()).await else {
+        unreachable!()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let mut client = Client::Http2(sender.clone());
+        tasks.spawn(async move { client.get("/wasi/visits").await.text() });
+    }
+    while let Some(visits) = tasks.join_next().await {
+        assert_eq!(visits.expect("task"), "1");
+    }
+}

@@ -13,6 +13,8 @@ use clap::Parser;
 /// mimalloc instead of the system allocator: every request allocates a store, resource
 /// tables, header maps and channels across worker threads, and glibc's malloc costs several
 /// microseconds more per request there (bench/instructions.sh and the load benchmark show it).
+/// Built with `no_thp`: otherwise mimalloc asks for transparent huge pages on its first arena,
+/// and the few kilobytes an idle server has allocated occupy 14 MiB of 2 MiB pages.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

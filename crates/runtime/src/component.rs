@@ -12,16 +12,16 @@ use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::spare::{Instances, SpareBudget};
 use crate::{CacheOutcome, Capabilities, CompileCache, Host, LoadError};
 
 /// A component ready to serve: compiled, linked and pre-instantiated once, so each request
 /// only creates a store and an instance from the pool.
 pub struct HttpComponent {
     pub(crate) id: Arc<str>,
-    pub(crate) pre: ProxyPre<Host>,
+    pub(crate) instances: Arc<Instances>,
     pub(crate) limits: Limits,
     pub(crate) permits: Arc<Semaphore>,
-    pub(crate) caps: Arc<Capabilities>,
     pub(crate) digest: Arc<str>,
 }
 
@@ -39,6 +39,11 @@ impl HttpComponent {
     /// The first 12 hex digits of the SHA-256 of its `.wasm`: which version is serving.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Instances of it made ahead of their requests and waiting (0 or 1; see `spare.rs`).
+    pub fn ready(&self) -> usize {
+        self.instances.ready()
     }
 
     /// Instances of it running now.
@@ -63,6 +68,7 @@ pub struct ComponentLoader {
     linker: Arc<Linker<Host>>,
     cache: CompileCache,
     trial: Arc<tokio::sync::Mutex<()>>,
+    spares: Arc<SpareBudget>,
 }
 
 impl ComponentLoader {
@@ -75,7 +81,12 @@ impl ComponentLoader {
     /// components run under Spin and `wasmtime serve -Scli`. What those imports can reach is
     /// the sandbox's business: no directories are preopened, the environment is empty, and
     /// every socket address is denied (see `Host`).
-    pub fn new(engine: Engine, cache: CompileCache) -> Result<Self, LoadError> {
+    ///
+    /// `max_instances` is the size of the engine's pool (see [`EngineSettings`]); up to a
+    /// quarter of it may hold instances made ahead of their requests (see `spare.rs`).
+    ///
+    /// [`EngineSettings`]: crate::EngineSettings
+    pub fn new(engine: Engine, cache: CompileCache, max_instances: u32) -> Result<Self, LoadError> {
         let mut linker = Linker::new(&engine);
         crate::host::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         Ok(Self {
@@ -83,6 +94,7 @@ impl ComponentLoader {
             linker: Arc::new(linker),
             cache,
             trial: Arc::default(),
+            spares: Arc::new(SpareBudget::for_pool(max_instances)),
         })
     }
 
@@ -128,10 +140,9 @@ impl ComponentLoader {
         .expect("loading a component does not panic")?;
         let component = HttpComponent {
             id: spec.id.as_str().into(),
-            pre,
+            instances: Arc::new(Instances::new(pre, caps, &spec.limits, self.spares.clone())),
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
-            caps,
             digest: digest.into(),
         };
         self.try_instance(&component, origin).await?;
@@ -211,8 +222,11 @@ impl ComponentLoader {
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
         let timeout = component.limits.timeout;
-        let instantiated =
-            tokio::time::timeout(timeout, component.pre.instantiate_async(&mut store)).await;
+        let instantiated = tokio::time::timeout(
+            timeout,
+            component.instances.pre.instantiate_async(&mut store),
+        )
+        .await;
         let reason = match instantiated {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) => match store.data().limiter.refused {

@@ -43,6 +43,13 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Gives a store made before its request the rest of its middleware chain.
+    pub(crate) fn set_next(&mut self, next: Option<Next>) {
+        self.hooks.next = next;
+    }
+}
+
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let component = &self.caps.component;

@@ -9,6 +9,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::spare::Instances;
 use crate::{Host, HttpComponent, InvokeError};
 
 type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
@@ -89,15 +91,14 @@ impl HttpComponent {
                 limit: self.limits.max_concurrency,
             })?;
 
-        let mut store = Store::new(
-            self.pre.engine(),
-            Host::new(self.caps.clone(), self.limits.memory, next),
-        );
-        store.limiter(|host| &mut host.limiter);
-        // Yield to the scheduler at every epoch tick, so a guest computing for a long time
-        // does not hold a worker thread; the deadline itself is the timer below.
-        store.epoch_deadline_async_yield_and_update(1);
-        store.set_epoch_deadline(1);
+        // The instance made after the previous request, if it is ready; otherwise one now.
+        let (mut store, spare) = match self.instances.take() {
+            Some((mut store, proxy)) => {
+                store.data_mut().set_next(next);
+                (store, Some(proxy))
+            }
+            None => (self.instances.store(next), None),
+        };
 
         let (sender, mut receiver) = oneshot::channel();
         let (request, outparam) = {
@@ -114,12 +115,15 @@ impl HttpComponent {
             (request, outparam)
         };
 
-        let pre = self.pre.clone();
+        let instances = self.instances.clone();
         let component = self.id.clone();
         let limits = self.limits;
         let mut task: GuestTask = Box::pin(async move {
             let call = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let proxy = match spare {
+                    Some(proxy) => proxy,
+                    None => instances.pre.instantiate_async(&mut store).await?,
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, request, outparam)
@@ -155,7 +159,7 @@ impl HttpComponent {
             // The component's concurrency permit is released now, so that a client sending
             // its next request at once is not turned away by an instance that has finished.
             drop(permit);
-            drop_after_response(store);
+            after_response(store, instances);
             result
         });
 
@@ -233,17 +237,22 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     text
 }
 
-/// Drops a finished request's store after the response has been written rather than before.
+/// Drops a finished request's store, and makes the component's next instance, after the
+/// response has been written rather than before.
 ///
 /// Dropping a store returns its instance to the pool, which resets the slot's memory and
-/// tables; that is several microseconds that a client would otherwise wait for. Spawned from a
-/// worker, the drop lands in Tokio's LIFO slot, which wakes no other thread, and runs as soon
-/// as the connection's task yields, i.e. after it has written the response. Until then the
-/// instance still holds its pool slot; the pool (`--max-instances`) has room for that.
-fn drop_after_response<T: Send + 'static>(value: T) {
+/// tables; making the next instance is the other half of the host's work on a small request
+/// (see `spare.rs`). A client would otherwise wait for both. Spawned from a worker, this lands
+/// in Tokio's LIFO slot, which wakes no other thread, and runs as soon as the connection's
+/// task yields, i.e. after it has written the response. Until then the instance still holds
+/// its pool slot; the pool (`--max-instances`) has room for that.
+fn after_response(store: Store<Host>, instances: Arc<Instances>) {
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn(async move { drop(value) })),
-        Err(_) => drop(value),
+        Ok(runtime) => drop(runtime.spawn(async move {
+            drop(store);
+            instances.refill().await;
+        })),
+        Err(_) => drop(store),
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `cache`: the on-disk compile cache.
 //! - `component`: loading and checking a component at start-up.
 //! - `invoke`: the per-request path and the streaming response body.
+//! - `spare`: making each component's next instance before its request arrives.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.
 //! - `capabilities`: key-value, SQL, outbound HTTP and variables, with their backends.
@@ -19,6 +20,7 @@ mod error;
 mod host;
 mod invoke;
 mod log;
+mod spare;
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{BackendError, Backends, Capabilities};

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use http_body_util::{BodyExt, Empty};
 use tessera_manifest::{Manifest, RuntimeConfig};
-use tessera_runtime::{CompileCache, ComponentLoader, EngineSettings, new_engine};
+use tessera_runtime::{Backends, CompileCache, ComponentLoader, EngineSettings, new_engine};
 use tessera_server::{App, Connection, Middleware};
 
 #[global_allocator]
@@ -47,15 +47,26 @@ fn main() {
         let engine = new_engine(&settings).unwrap();
         let cache =
             CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
-        let loader = ComponentLoader::new(engine, cache).unwrap();
+        let loader = ComponentLoader::new(engine, cache, max_instances).unwrap();
         let state = std::env::temp_dir().join("tessera-per-request");
+        let runtime_config = RuntimeConfig::embedded(state);
+        let env = |name: &str| std::env::var(name).ok();
         let middleware = manifest
-            .resolve_middleware(&RuntimeConfig::embedded(state), |name| {
-                std::env::var(name).ok()
-            })
+            .resolve_middleware(&runtime_config, env)
             .and_then(|secrets| Middleware::build(&manifest, &secrets))
             .unwrap_or_else(|e| panic!("{e}"));
-        let (app, _) = App::load(&manifest, &loader, &Default::default(), &middleware)
+        // The grants' stores and databases on embedded backends, as `tessera up` opens them.
+        let grants = manifest
+            .resolve(&runtime_config, env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let backends = Backends::open(&runtime_config, &grants)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let capabilities = grants
+            .iter()
+            .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))
+            .collect();
+        let (app, _) = App::load(&manifest, &loader, &capabilities, &middleware)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let app = Arc::new(app);

@@ -3,7 +3,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET /components` | `200` `[{"id","digest","in_flight"}]` |
+//! | `GET /components` | `200` `[{"id","digest","in_flight","ready"}]` |
 //! | `PUT /components/<id>` with the `.wasm` as body | `200` `{"id","digest","previous","cache","millis"}` once new requests get it |
 //! | `POST /components/<id>/reload` | the same, from the component's `source` file |
 //!
@@ -181,7 +181,14 @@ fn list(live: &LiveApp) -> AdminResponse {
     let components: Vec<_> = app
         .components()
         .values()
-        .map(|c| json!({ "id": c.id(), "digest": c.digest(), "in_flight": c.in_flight() }))
+        .map(|c| {
+            json!({
+                "id": c.id(),
+                "digest": c.digest(),
+                "in_flight": c.in_flight(),
+                "ready": c.ready(),
+            })
+        })
         .collect();
     reply(StatusCode::OK, &json!(components))
 }

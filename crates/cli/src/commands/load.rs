@@ -109,7 +109,7 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
             None => CompileCache::disabled(),
         }
     };
-    let loader = ComponentLoader::new(engine, cache)?;
+    let loader = ComponentLoader::new(engine, cache, settings.max_instances)?;
     match App::load(&manifest, &loader, &capabilities, &middleware).await {
         Ok((app, reports)) => {
             for (id, report) in reports {

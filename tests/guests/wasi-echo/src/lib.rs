@@ -22,6 +22,7 @@
 //! | `late-trap`  | sends a response head and part of the body, then traps            |
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
@@ -128,6 +129,13 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
                 );
             }
             "echo" => echo(request, out),
+            "visits" => {
+                // How many requests this instance has served, this one included: 1 when
+                // every request gets a fresh instance.
+                static VISITS: AtomicU32 = AtomicU32::new(0);
+                let visits = VISITS.fetch_add(1, Ordering::Relaxed) + 1;
+                respond(out, 200, &[], format!("{visits}").as_bytes());
+            }
             "count" => {
                 // Reads the whole body before answering (unlike `echo`, which streams).
                 let incoming = request.consume().expect("body is consumed once");

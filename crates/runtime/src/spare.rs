@@ -1,0 +1,157 @@
+//! Instances made ahead of their request.
+//!
+//! Every request gets a fresh instance, never one that served another request. Creating it
+//! (a store, a pool slot, the component's imports and core instances) is about half of what a
+//! small request costs the host. When a request has been answered, the host makes the
+//! component's next instance right away, in the time the client takes to send its next
+//! request, and the next request starts with it. The CPU spent per request is the same; what
+//! changes is that instantiating is no longer on the path between a request arriving and its
+//! response leaving. Under load there is no idle time to hide it in, and requests that find
+//! no spare ready instantiate their own, as before.
+//!
+//! A spare has run nothing but the component's instantiation: no guest export has been
+//! called and it has seen no request. It belongs to one version of one component and is
+//! dropped with it (a live replacement starts without one).
+//!
+//! Spares hold pool slots while they wait, so an engine-wide budget bounds them: at most one
+//! per component, and at most [`SpareBudget::for_pool`] of the pool in all. A request that
+//! finds the pool full is answered 503 as before.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+
+use tessera_manifest::Limits;
+
+use crate::{Capabilities, Host, Next};
+
+/// How many spares may exist at once across the components of one engine.
+#[derive(Debug)]
+pub(crate) struct SpareBudget {
+    limit: usize,
+    held: AtomicUsize,
+}
+
+impl SpareBudget {
+    /// A quarter of a pool of `instances` slots: spares never crowd out running requests on
+    /// a small pool, and one server with many components keeps most of them warm.
+    pub(crate) fn for_pool(instances: u32) -> Self {
+        Self {
+            limit: instances as usize / 4,
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    fn claim(self: &Arc<Self>) -> Option<Claim> {
+        let held = self.held.fetch_add(1, Ordering::Relaxed);
+        let claim = Claim(self.clone());
+        (held < self.limit).then_some(claim)
+    }
+}
+
+/// One unit of the budget, given back when dropped.
+struct Claim(Arc<SpareBudget>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A store with an instance of the component in it, waiting for a request.
+pub(crate) struct Spare {
+    pub(crate) store: Store<Host>,
+    pub(crate) proxy: Proxy,
+    _claim: Claim,
+}
+
+/// What a component needs to make its instances, and the slot its spare waits in.
+pub(crate) struct Instances {
+    pub(crate) pre: ProxyPre<Host>,
+    pub(crate) caps: Arc<Capabilities>,
+    pub(crate) memory: u64,
+    timeout: Duration,
+    budget: Arc<SpareBudget>,
+    spare: Mutex<Option<Spare>>,
+    filling: AtomicBool,
+}
+
+impl Instances {
+    pub(crate) fn new(
+        pre: ProxyPre<Host>,
+        caps: Arc<Capabilities>,
+        limits: &Limits,
+        budget: Arc<SpareBudget>,
+    ) -> Self {
+        Self {
+            pre,
+            caps,
+            memory: limits.memory,
+            timeout: limits.timeout,
+            budget,
+            spare: Mutex::new(None),
+            filling: AtomicBool::new(false),
+        }
+    }
+
+    /// A new store for one instance of the component, with its memory cap and epoch
+    /// settings; `next` is the rest of a middleware chain.
+    pub(crate) fn store(&self, next: Option<Next>) -> Store<Host> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            Host::new(self.caps.clone(), self.memory, next),
+        );
+        store.limiter(|host| &mut host.limiter);
+        // Yield to the scheduler at every epoch tick, so a guest computing for a long time
+        // does not hold a worker thread; the deadline itself is a timer around the call.
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    /// Instances made and waiting for a request: 0 or 1.
+    pub(crate) fn ready(&self) -> usize {
+        self.spare
+            .lock()
+            .map_or(0, |spare| usize::from(spare.is_some()))
+    }
+
+    /// The waiting spare, if there is one, made ready for a request.
+    pub(crate) fn take(&self) -> Option<(Store<Host>, Proxy)> {
+        let Spare {
+            mut store, proxy, ..
+        } = self.spare.lock().ok()?.take()?;
+        // Counted from now, not from when the spare was made: the first epoch check in the
+        // guest would otherwise find its deadline long passed and yield for nothing.
+        store.set_epoch_deadline(1);
+        Some((store, proxy))
+    }
+
+    /// Makes the next spare if the slot is empty and the budget allows. Failures (the pool
+    /// is full, say) leave the slot empty: the next request instantiates its own and reports
+    /// them. Instantiating is bounded by the component's timeout, as on a request.
+    pub(crate) async fn refill(&self) {
+        if self.filling.swap(true, Ordering::Acquire) {
+            return;
+        }
+        if self.spare.lock().is_ok_and(|spare| spare.is_none())
+            && let Some(claim) = self.budget.claim()
+        {
+            let mut store = self.store(None);
+            let made = tokio::time::timeout(self.timeout, self.pre.instantiate_async(&mut store));
+            if let Ok(Ok(proxy)) = made.await
+                && let Ok(mut spare) = self.spare.lock()
+            {
+                *spare = Some(Spare {
+                    store,
+                    proxy,
+                    _claim: claim,
+                });
+            }
+        }
+        self.filling.store(false, Ordering::Release);
+    }
+}
