@@ -69,17 +69,25 @@ load() { # name, connections, threads
   echo "$name $conns $rps $p50 $p99" >>"$results/table"
 }
 
+# Resident memory in kB: the total, and its private (anonymous) and file-backed (the binary's
+# code and data, shared with the page cache) parts.
+rss() {
+  awk '/^(VmRSS|RssAnon|RssFile):/ { v[$1] = $2 }
+    END { printf "%d kB (anonymous %d kB, file-backed %d kB)", v["VmRSS:"], v["RssAnon:"], v["RssFile:"] }' \
+    "/proc/$1/status"
+}
+
 run() { # name, command...
   local name=$1
   start "$@"
   if [ "$name" = tessera ]; then
-    rss_idle=$(awk '/VmRSS/ { print $2 }' "/proc/$server_pid/status")
+    rss_idle=$(rss "$server_pid")
   fi
   wrk -t2 -c32 -d2s "http://127.0.0.1:$port/" >/dev/null # warm-up
   load "$name" 32 2
   load "$name" 1 1
   if [ "$name" = tessera ]; then
-    rss_loaded=$(awk '/VmRSS/ { print $2 }' "/proc/$server_pid/status")
+    rss_loaded=$(rss "$server_pid")
   fi
   stop
 }
@@ -94,11 +102,6 @@ run tessera target/release/tessera up --manifest examples/hello/tessera.toml \
 run ws-def "$tools/bin/wasmtime" serve -S cli --addr "127.0.0.1:$((port + 1))" "$wasm"
 run ws-tuned "$tools/bin/wasmtime" serve -S cli --addr "127.0.0.1:$((port + 1))" \
   -O pooling-table-keep-resident=65536,pooling-memory-keep-resident=2097152,pooling-pagemap-scan=y "$wasm"
-# The same start with mimalloc's first arena committed on demand (see docs/performance.md).
-start tessera-lazy env MIMALLOC_ARENA_EAGER_COMMIT=0 target/release/tessera up \
-  --manifest examples/hello/tessera.toml --listen "127.0.0.1:$((port + 1))" --cache-dir "$cache"
-rss_lazy=$(awk '/VmRSS/ { print $2 }' "/proc/$server_pid/status")
-stop
 rm -rf "$cache"
 
 echo
@@ -116,5 +119,5 @@ awk '
     printf "tessera / native hyper            @32: %5.2fx\n", rps["tessera 32"] / rps["native 32"]
     printf "added p50 latency over native      @1: %5.0f us (target <= 15)\n", p50["tessera 1"] - p50["native 1"]
   }' "$results/table"
-echo "tessera RSS: idle $rss_idle kB (target <= 12 MB), after load $rss_loaded kB;" \
-  "idle with MIMALLOC_ARENA_EAGER_COMMIT=0: $rss_lazy kB"
+echo "tessera RSS idle:       $rss_idle (target <= 12 MB)"
+echo "tessera RSS after load: $rss_loaded"
