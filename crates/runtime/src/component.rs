@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use tessera_manifest::{ComponentSpec, Limits};
 use tokio::sync::Semaphore;
+use wasmtime::Engine;
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::spare::{Instances, SpareBudget};
@@ -206,21 +206,7 @@ impl ComponentLoader {
         // One trial at a time: components load in parallel, and with a small pool
         // (`--max-instances 1`) two trials at once would find it full.
         let _one_at_a_time = self.trial.lock().await;
-        let mut store = Store::new(
-            &self.engine,
-            Host::new(
-                Capabilities::none(&component.id),
-                component.limits.memory,
-                None,
-            ),
-        );
-        store.limiter(|host| &mut host.limiter);
-        // Yield at every epoch tick, so a start function that never returns is cut off by the
-        // timeout below instead of holding the load (or a live replacement) forever. Not
-        // `set_epoch_deadline(u64::MAX)`: the deadline is added to the current epoch, which
-        // overflows once the server has been running.
-        store.epoch_deadline_async_yield_and_update(1);
-        store.set_epoch_deadline(1);
+        let mut store = component.instances.store(None);
         let timeout = component.limits.timeout;
         let instantiated = tokio::time::timeout(
             timeout,

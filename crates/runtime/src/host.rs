@@ -41,9 +41,7 @@ impl Host {
             caps,
         }
     }
-}
 
-impl Host {
     /// Gives a store made before its request the rest of its middleware chain.
     pub(crate) fn set_next(&mut self, next: Option<Next>) {
         self.hooks.next = next;

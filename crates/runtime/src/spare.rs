@@ -62,17 +62,17 @@ impl Drop for Claim {
 }
 
 /// A store with an instance of the component in it, waiting for a request.
-pub(crate) struct Spare {
-    pub(crate) store: Store<Host>,
-    pub(crate) proxy: Proxy,
+struct Spare {
+    store: Store<Host>,
+    proxy: Proxy,
     _claim: Claim,
 }
 
 /// What a component needs to make its instances, and the slot its spare waits in.
 pub(crate) struct Instances {
     pub(crate) pre: ProxyPre<Host>,
-    pub(crate) caps: Arc<Capabilities>,
-    pub(crate) memory: u64,
+    caps: Arc<Capabilities>,
+    memory: u64,
     timeout: Duration,
     budget: Arc<SpareBudget>,
     spare: Mutex<Option<Spare>>,
@@ -106,7 +106,9 @@ impl Instances {
         );
         store.limiter(|host| &mut host.limiter);
         // Yield to the scheduler at every epoch tick, so a guest computing for a long time
-        // does not hold a worker thread; the deadline itself is a timer around the call.
+        // (or a start function that never returns) does not hold a worker thread; the deadline
+        // itself is a timer around the call. Not `set_epoch_deadline(u64::MAX)`: the deadline
+        // is added to the current epoch, which overflows once the server has been running.
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
         store
