@@ -11,8 +11,11 @@
 //!   `{"sql": "...", "params": [1, 2.5, "text", true, null, {"blob": [0, 1]}]}`;
 //!   `POST /sql/tx?db=D&then=commit|rollback` with `{"statements": [{"sql":…,"params":…}]}`
 //! - `GET /http?url=U`: sends a GET and returns the status and body it got.
-//! - `GET /noop`: nothing (the baseline for benchmarks); `GET /bench`: one KV get, one KV set
-//!   and one SQL point query on the `default` store and database (bench/capabilities.sh).
+//! - `GET /noop`: answers `noop` (the baseline for benchmarks); `GET /bench/get`: answers with
+//!   the value of the key `bench-get` in the `default` store, so that with that value set to
+//!   `noop\n` it differs from `/noop` by one KV get and nothing else; `GET /bench`: one KV get,
+//!   one KV set and one SQL point query on the `default` store and database
+//!   (bench/capabilities.sh).
 //!
 //! A leading `/denied` is ignored, so one build can be mounted twice: with grants and without.
 
@@ -77,6 +80,7 @@ async fn main(mut request: Request<Body>) -> Result<Response<Body>, Error> {
         ("sql", op) => database(&request, op, &body),
         ("http", _) => outbound(&request),
         ("noop", _) => reply(StatusCode::OK, "noop\n"),
+        ("bench", "get") => bench_get(),
         ("bench", _) => bench(),
         _ => reply(StatusCode::NOT_FOUND, "unknown command\n"),
     }
@@ -281,6 +285,15 @@ fn outbound(request: &Request<Body>) -> Result<Response<Body>, Error> {
 
 /// One key-value get, one set and one SQL point query: the per-request work
 /// bench/capabilities.sh measures. The table is created by the first call.
+fn bench_get() -> Result<Response<Body>, Error> {
+    let bucket = store::open("default").map_err(|e| Error::msg(format!("{e:?}")))?;
+    match bucket.get("bench-get") {
+        Ok(Some(value)) => reply(StatusCode::OK, value),
+        Ok(None) => reply(StatusCode::NOT_FOUND, "set bench-get first\n"),
+        Err(e) => kv_error(&e),
+    }
+}
+
 fn bench() -> Result<Response<Body>, Error> {
     let bucket = store::open("default").map_err(|e| Error::msg(format!("{e:?}")))?;
     let seen = bucket
