@@ -556,6 +556,53 @@ async fn embedded_writes_survive_kill_9() {
     assert_eq!(rows["rows"], json!([["durable"]]));
 }
 
+/// The embedded key-value store is served from memory, so only one host may hold it: a second
+/// `tessera up` on the same state directory stops before binding and says why, while
+/// `tessera check` still works beside the running host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_host_on_the_same_embedded_store_is_refused() {
+    let app = app(None);
+    let server = start(&app, false);
+    ok_json(server.addr(), "PUT", "/kv/set?key=k", "v").await;
+    let run = |command: &str| {
+        std::process::Command::new(TESSERA)
+            .env("TESSERA_SECRET_TOKEN", "s3cret-value")
+            .env("TESSERA_LOG", "off")
+            .args([command, "--manifest"])
+            .arg(app.manifest())
+            .args(if command == "up" {
+                &["--listen", "127.0.0.1:0"][..]
+            } else {
+                &[]
+            })
+            .output()
+            .expect("tessera runs")
+    };
+    let second = run("up");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`key_value_store.default`: cannot open key-value store \"default\"")
+            && stderr.contains("default.sqlite is in use by another Tessera host"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fix: stop the other host, or give this one its own --state-dir"),
+        "{stderr}"
+    );
+    let check = run("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The first host is unharmed.
+    assert_eq!(
+        ok_json(server.addr(), "GET", "/kv/get?key=k", "").await,
+        "v"
+    );
+}
+
 fn example(name: &str, state: &tempfile::TempDir) -> Server {
     let manifest = std::path::Path::new(tessera_test_support::WORKSPACE_ROOT)
         .join(format!("examples/{name}/tessera.toml"));

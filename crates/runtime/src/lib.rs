@@ -23,7 +23,7 @@ mod log;
 mod spare;
 
 pub use cache::{CacheOutcome, CompileCache};
-pub use capabilities::{BackendError, Backends, Capabilities};
+pub use capabilities::{BackendError, Backends, Capabilities, Purpose};
 pub use component::{ComponentLoader, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine};
 pub use error::{InvokeError, LoadError};

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use http_body_util::{BodyExt, Empty};
 use tessera_manifest::{Manifest, RuntimeConfig};
-use tessera_runtime::{Backends, CompileCache, ComponentLoader, EngineSettings, new_engine};
+use tessera_runtime::{
+    Backends, CompileCache, ComponentLoader, EngineSettings, Purpose, new_engine,
+};
 use tessera_server::{App, Connection, Middleware};
 
 #[global_allocator]
@@ -59,7 +61,7 @@ fn main() {
         let grants = manifest
             .resolve(&runtime_config, env)
             .unwrap_or_else(|e| panic!("{e}"));
-        let backends = Backends::open(&runtime_config, &grants)
+        let backends = Backends::open(&runtime_config, &grants, Purpose::Serve)
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         let capabilities = grants

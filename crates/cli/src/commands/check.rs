@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use crate::args::AppArgs;
 use crate::commands::load::load;
+use tessera_runtime::Purpose;
 
 pub async fn run(args: &AppArgs) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load(args).await? else {
+    let Some(loaded) = load(args, Purpose::Check).await? else {
         return Ok(ExitCode::FAILURE);
     };
     println!(

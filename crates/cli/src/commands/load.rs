@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
 use tessera_runtime::{
-    Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings, new_engine,
+    Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings, Purpose,
+    new_engine,
 };
 use tessera_server::{App, Middleware};
 
@@ -23,9 +24,9 @@ pub struct Loaded {
     pub capabilities: BTreeMap<String, Arc<Capabilities>>,
 }
 
-/// Loads the manifest and every component. On failure the problems have been printed and
-/// `None` is returned.
-pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
+/// Loads the manifest and every component, to serve them or only to check them (see
+/// [`Purpose`]). On failure the problems have been printed and `None` is returned.
+pub async fn load(args: &AppArgs, purpose: Purpose) -> anyhow::Result<Option<Loaded>> {
     let manifest = match Manifest::load(&args.manifest) {
         Ok(manifest) => manifest,
         Err(error) => {
@@ -68,7 +69,7 @@ pub async fn load(args: &AppArgs) -> anyhow::Result<Option<Loaded>> {
             return Ok(None);
         }
     };
-    let backends = match Backends::open(&runtime, &grants).await {
+    let backends = match Backends::open(&runtime, &grants, purpose).await {
         Ok(backends) => backends,
         Err(errors) => {
             let file = runtime.file.as_ref().unwrap_or(&manifest.file);

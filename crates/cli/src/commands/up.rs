@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tessera_dev::Builder;
-use tessera_runtime::{EngineSettings, EpochTicker};
+use tessera_runtime::{EngineSettings, EpochTicker, Purpose};
 use tessera_server::{AdminServer, AdminToken, LiveApp, Server, Shutdown};
 
 use crate::args::UpArgs;
@@ -25,7 +25,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     {
         return Ok(ExitCode::FAILURE);
     }
-    let Some(loaded) = load(&args.app).await? else {
+    let Some(loaded) = load(&args.app, Purpose::Serve).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let _ticker = EpochTicker::start(

@@ -57,7 +57,11 @@ pub struct BackendError {
 impl BackendError {
     /// What to do about it.
     pub fn fix(&self) -> String {
-        if self.backend.starts_with("redis") || self.backend.starts_with("postgres") {
+        if self.reason.contains(kv::IN_USE) {
+            "stop the other host, or give this one its own --state-dir; to share data \
+             between hosts, use a Redis store"
+                .into()
+        } else if self.backend.starts_with("redis") || self.backend.starts_with("postgres") {
             format!(
                 "start the server, or correct its url under [{}.{}] in the runtime configuration",
                 if self.what == "SQL database" {
@@ -71,6 +75,18 @@ impl BackendError {
             "check that the state directory is writable (--state-dir or TESSERA_STATE_DIR)".into()
         }
     }
+}
+
+/// Why [`Backends::open`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// To serve requests: every backend is opened and held.
+    Serve,
+    /// To check the application (`tessera check`), possibly beside a host serving it:
+    /// networked backends are reached as for serving, but an embedded key-value store is
+    /// only probed, since only one host may hold it ([`EmbeddedKv`]). The capabilities
+    /// then lack those stores; they are for loading components, never for serving.
+    Check,
 }
 
 /// Every store and database the application uses, open, and the outbound HTTP client.
@@ -88,6 +104,7 @@ impl Backends {
     pub async fn open(
         runtime: &RuntimeConfig,
         grants: &BTreeMap<String, ResolvedGrants>,
+        purpose: Purpose,
     ) -> Result<Self, Vec<BackendError>> {
         let used_kv: BTreeSet<&String> =
             grants.values().flat_map(|g| &g.key_value_stores).collect();
@@ -96,16 +113,21 @@ impl Backends {
         let mut kv = BTreeMap::new();
         for name in used_kv {
             let backend = &runtime.key_value_stores[name];
-            let opened: Result<Arc<dyn KvStore>, kv::KvError> = match backend {
-                KvBackend::Embedded { path } => EmbeddedKv::open(path).map(|s| Arc::new(s) as _),
+            let opened: Result<Option<Arc<dyn KvStore>>, kv::KvError> = match backend {
+                KvBackend::Embedded { path } if purpose == Purpose::Check => {
+                    EmbeddedKv::probe(path).map(|()| None)
+                }
+                KvBackend::Embedded { path } => {
+                    EmbeddedKv::open(path).map(|s| Some(Arc::new(s) as _))
+                }
                 KvBackend::Redis { url, prefix } => RedisKv::connect(url, prefix)
                     .await
-                    .map(|s| Arc::new(s) as _),
+                    .map(|s| Some(Arc::new(s) as _)),
             };
             match opened {
                 Ok(store) => {
                     tracing::info!("key-value store {name}: {}", describe_kv(backend));
-                    kv.insert(name.clone(), store);
+                    kv.extend(store.map(|store| (name.clone(), store)));
                 }
                 Err(e) => errors.push(BackendError {
                     what: "key-value store",
@@ -161,10 +183,11 @@ impl Backends {
     pub fn capabilities(&self, component: &str, grants: &ResolvedGrants) -> Arc<Capabilities> {
         Arc::new(Capabilities {
             component: component.into(),
+            // Every granted store is open unless only checking (see `Purpose::Check`).
             kv: grants
                 .key_value_stores
                 .iter()
-                .map(|name| (name.clone(), self.kv[name].clone()))
+                .filter_map(|name| Some((name.clone(), self.kv.get(name)?.clone())))
                 .collect(),
             sql: grants
                 .sql_databases

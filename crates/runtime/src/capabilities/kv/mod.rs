@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use embedded::EmbeddedKv;
+pub(crate) use embedded::IN_USE;
 pub use redis::RedisKv;
 
 /// Keys returned by one `list-keys` call.
@@ -24,8 +25,8 @@ pub const PAGE: usize = 1000;
 #[error("{0}")]
 pub struct KvError(pub String);
 
-/// One key-value store. Every method is one round trip to the backend (or, for the embedded
-/// store, one SQLite statement).
+/// One key-value store. Every method is one round trip to the backend (for the embedded
+/// store, a read of its in-memory rows or one SQLite transaction).
 #[async_trait]
 pub trait KvStore: Send + Sync {
     /// The value of `key`, unless absent or expired.
