@@ -79,23 +79,21 @@ impl ApiKey {
 }
 
 impl Gate for ApiKey {
-    async fn admit(&self, mut request: Request<RequestBody>) -> Verdict {
-        let Some(presented) = self.presented(&request) else {
-            return Rejection::Unauthorized {
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
+        let Some(presented) = self.presented(request) else {
+            return Err(Rejection::Unauthorized {
                 challenge: self.challenge.clone(),
                 message: "an API key is required".into(),
-            }
-            .into();
+            });
         };
         let Some(identity) = self.find(&presented).cloned() else {
-            return Rejection::Unauthorized {
+            return Err(Rejection::Unauthorized {
                 challenge: self.challenge.clone(),
                 message: "the API key is not valid".into(),
-            }
-            .into();
+            });
         };
         identity.write_headers(request.headers_mut());
         request.extensions_mut().insert(identity);
-        Verdict::Pass(request, None)
+        Ok(None)
     }
 }

@@ -1,34 +1,25 @@
 //! A gate: a middleware step that looks at a request and either lets it through (possibly
 //! changed) or answers it itself, without the rest of the chain (and without any Wasm).
 
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::Request;
+use http::{HeaderValue, Request, Response};
 use tower_http::request_id::RequestId;
 
 use super::{Chain, RequestBody, Responding, Stage};
-use crate::Rejection;
+use crate::{Rejection, ResponseBody};
 
-/// What a gate decided.
-pub(crate) enum Verdict {
-    /// Go on with this request. If the gate wrapped the body, `watch` reports a body that
-    /// broke the gate's rule while the rest of the chain read it.
-    Pass(Request<RequestBody>, Option<Watch>),
-    /// Refuse it.
-    Reject(Rejection),
-}
+/// What a gate decided: go on with the request (as the gate left it; a gate that wrapped the
+/// body adds a [`Watch`] that reports a body breaking its rule while the rest of the chain
+/// reads it), or refuse it.
+pub(crate) type Verdict = Result<Option<Watch>, Rejection>;
 
-impl From<Rejection> for Verdict {
-    fn from(rejection: Rejection) -> Self {
-        Self::Reject(rejection)
-    }
-}
-
-/// A step that admits or answers requests.
+/// A step that admits or answers requests, at once: it looks at the request, may change it
+/// in place (headers, extensions, body), and decides. Taking the request by reference keeps
+/// it where it is: passed by value, it would be copied into and out of every gate.
 pub(crate) trait Gate: Send + Sync + 'static {
-    fn admit(&self, request: Request<RequestBody>) -> impl Future<Output = Verdict> + Send;
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict;
 }
 
 /// Why a watched request body was cut off.
@@ -67,25 +58,39 @@ pub(crate) enum AnyGate {
     BodyLimit(Arc<super::limits::BodyLimit>),
     HeaderLimit(Arc<super::limits::HeaderLimit>),
     RequestTimeout(Arc<super::limits::RequestTimeout>),
+    /// The one that waits: it reads the body.
     JsonSchema(Arc<super::json_schema::JsonSchema>),
 }
 
 impl AnyGate {
-    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
+    /// The verdict of a gate that decides at once; `None` for one that must wait.
+    fn admit_now(&self, request: &mut Request<RequestBody>) -> Option<Verdict> {
+        Some(match self {
+            Self::Jwt(g) => g.admit(request),
+            Self::ApiKey(g) => g.admit(request),
+            Self::Guard(g) => g.admit(request),
+            Self::RateLimit(g) => g.admit(request),
+            Self::BodyLimit(g) => g.admit(request),
+            Self::HeaderLimit(g) => g.admit(request),
+            Self::RequestTimeout(g) => g.admit(request),
+            Self::JsonSchema(_) => return None,
+        })
+    }
+
+    async fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
         match self {
-            Self::Jwt(g) => g.admit(request).await,
-            Self::ApiKey(g) => g.admit(request).await,
-            Self::Guard(g) => g.admit(request).await,
-            Self::RateLimit(g) => g.admit(request).await,
-            Self::BodyLimit(g) => g.admit(request).await,
-            Self::HeaderLimit(g) => g.admit(request).await,
-            Self::RequestTimeout(g) => g.admit(request).await,
             Self::JsonSchema(g) => g.admit(request).await,
+            other => other.admit_now(request).expect("only json_schema waits"),
         }
     }
 }
 
-/// Runs consecutive [`Gate`]s, in order, in front of the rest of the chain.
+/// Runs consecutive gates, in order, in front of the rest of the chain.
+///
+/// Gates that decide at once run inside [`Stage::call`], so a chain of them adds no future
+/// of its own: a request they pass goes straight on to the rest of the chain, and one they
+/// refuse is answered with a ready response. Only a gate that waits (`json_schema`), or a
+/// body being watched, needs a future around the rest.
 pub(crate) struct GateStage {
     gates: Arc<[AnyGate]>,
     next: Chain,
@@ -107,34 +112,61 @@ impl GateStage {
 }
 
 impl Stage for GateStage {
-    fn call(&self, request: Request<RequestBody>) -> Responding {
-        let (gates, next) = (self.gates.clone(), self.next.clone());
-        Box::pin(async move {
-            // A rejection's body carries the id a `request_id` step gave the request.
-            let request_id = request
-                .extensions()
-                .get::<RequestId>()
-                .map(|id| id.header_value().clone());
-            let refuse = |rejection: Rejection| {
-                let id = request_id.as_ref().and_then(|id| id.to_str().ok());
-                rejection.into_response(id)
-            };
-            let mut request = request;
-            let mut watches = Vec::new();
-            for gate in gates.iter() {
-                match gate.admit(request).await {
-                    Verdict::Reject(rejection) => return refuse(rejection),
-                    Verdict::Pass(passed, watch) => {
-                        request = passed;
-                        watches.extend(watch);
-                    }
+    fn call(&self, mut request: Request<RequestBody>) -> Responding {
+        let mut watches = Vec::new();
+        for (at, gate) in self.gates.iter().enumerate() {
+            match gate.admit_now(&mut request) {
+                Some(Ok(watch)) => watches.extend(watch),
+                Some(Err(rejection)) => {
+                    let response = refuse(request_id(&request).as_ref(), rejection);
+                    return Box::pin(std::future::ready(response));
+                }
+                None => {
+                    let (gates, next) = (self.gates.clone(), self.next.clone());
+                    return Box::pin(async move {
+                        for gate in &gates[at..] {
+                            match gate.admit(&mut request).await {
+                                Ok(watch) => watches.extend(watch),
+                                Err(rejection) => {
+                                    return refuse(request_id(&request).as_ref(), rejection);
+                                }
+                            }
+                        }
+                        let id = request_id(&request);
+                        watched(next.call(request), watches, id).await
+                    });
                 }
             }
-            let response = next.call(request).await;
-            match watches.iter().find_map(Watch::verdict) {
-                Some(rejection) => refuse(rejection),
-                None => response,
-            }
-        })
+        }
+        if watches.is_empty() {
+            return self.next.call(request);
+        }
+        let id = request_id(&request);
+        Box::pin(watched(self.next.call(request), watches, id))
     }
+}
+
+/// The rest of the chain's response, unless a watched body broke its gate's rule meanwhile.
+async fn watched(
+    responding: Responding,
+    watches: Vec<Watch>,
+    request_id: Option<HeaderValue>,
+) -> Response<ResponseBody> {
+    let response = responding.await;
+    match watches.iter().find_map(Watch::verdict) {
+        Some(rejection) => refuse(request_id.as_ref(), rejection),
+        None => response,
+    }
+}
+
+/// The id a `request_id` step gave the request: a rejection's body carries it.
+fn request_id(request: &Request<RequestBody>) -> Option<HeaderValue> {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.header_value().clone())
+}
+
+fn refuse(request_id: Option<&HeaderValue>, rejection: Rejection) -> Response<ResponseBody> {
+    rejection.into_response(request_id.and_then(|id| id.to_str().ok()))
 }

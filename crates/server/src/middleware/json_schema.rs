@@ -9,7 +9,7 @@ use jsonschema::Validator;
 use serde_json::{Map, Value};
 use tessera_manifest::{FileSetting, JsonSchemaSpec};
 
-use super::gate::{Gate, Verdict};
+use super::gate::Verdict;
 use super::{BuildError, RequestBody};
 use crate::Rejection;
 
@@ -53,7 +53,34 @@ impl JsonSchema {
         })
     }
 
-    async fn check_body(&self, validator: &Validator, request: Request<RequestBody>) -> Verdict {
+    /// Checks the query, then the body, which it reads whole and puts back. The one gate
+    /// that waits (for the body), so it is not a [`super::gate::Gate`].
+    pub(crate) async fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
+        if let Some((validator, schema)) = &self.query {
+            let query = query_object(request.uri().query().unwrap_or(""), schema);
+            if let Some(rejection) = violations(validator, &query, "query") {
+                return Err(rejection);
+            }
+        }
+        let Some(validator) = &self.body else {
+            return Ok(None);
+        };
+        // Methods that carry a body are always checked; others only when they send one.
+        let expects_body = matches!(
+            *request.method(),
+            Method::POST | Method::PUT | Method::PATCH
+        );
+        if !expects_body && http_body::Body::is_end_stream(request.body()) {
+            return Ok(None);
+        }
+        self.check_body(validator, request).await
+    }
+
+    async fn check_body(
+        &self,
+        validator: &Validator,
+        request: &mut Request<RequestBody>,
+    ) -> Verdict {
         let is_json = request
             .headers()
             .get(CONTENT_TYPE)
@@ -64,41 +91,34 @@ impl JsonSchema {
                 v == "application/json" || v.ends_with("+json")
             });
         if is_json != Some(true) {
-            return Rejection::UnsupportedMediaType {
+            return Err(Rejection::UnsupportedMediaType {
                 message: "the body must be JSON (Content-Type: application/json)".into(),
-            }
-            .into();
+            });
         }
-        let (parts, body) = request.into_parts();
+        let body = std::mem::take(request.body_mut());
         let limit = usize::try_from(self.max).unwrap_or(usize::MAX);
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) if error.is::<LengthLimitError>() => {
-                return Rejection::PayloadTooLarge { limit: self.max }.into();
+                return Err(Rejection::PayloadTooLarge { limit: self.max });
             }
             Err(error) => {
-                return Rejection::InvalidJson {
+                return Err(Rejection::InvalidJson {
                     message: format!("the body could not be read: {error}"),
-                }
-                .into();
+                });
             }
         };
-        let value: Value = match serde_json::from_slice(&bytes) {
-            Ok(value) => value,
-            Err(error) => {
-                return Rejection::InvalidJson {
-                    message: format!("the body is not valid JSON: {error}"),
-                }
-                .into();
-            }
-        };
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|error| Rejection::InvalidJson {
+                message: format!("the body is not valid JSON: {error}"),
+            })?;
         if let Some(rejection) = violations(validator, &value, "") {
-            return rejection.into();
+            return Err(rejection);
         }
-        let body = Full::new(bytes)
+        *request.body_mut() = Full::new(bytes)
             .map_err(|never| match never {})
             .boxed_unsync();
-        Verdict::Pass(Request::from_parts(parts, body), None)
+        Ok(None)
     }
 }
 
@@ -146,29 +166,6 @@ fn query_object(query: &str, schema: &Value) -> Value {
         }
     }
     Value::Object(object)
-}
-
-impl Gate for JsonSchema {
-    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
-        if let Some((validator, schema)) = &self.query {
-            let query = query_object(request.uri().query().unwrap_or(""), schema);
-            if let Some(rejection) = violations(validator, &query, "query") {
-                return rejection.into();
-            }
-        }
-        let Some(validator) = &self.body else {
-            return Verdict::Pass(request, None);
-        };
-        // Methods that carry a body are always checked; others only when they send one.
-        let expects_body = matches!(
-            *request.method(),
-            Method::POST | Method::PUT | Method::PATCH
-        );
-        if !expects_body && http_body::Body::is_end_stream(request.body()) {
-            return Verdict::Pass(request, None);
-        }
-        self.check_body(validator, request).await
-    }
 }
 
 #[cfg(test)]

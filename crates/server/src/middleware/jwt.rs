@@ -270,7 +270,7 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
 }
 
 impl Gate for Jwt {
-    async fn admit(&self, mut request: Request<RequestBody>) -> Verdict {
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
         let token = request
             .headers()
             .get(&self.header)
@@ -280,25 +280,20 @@ impl Gate for Jwt {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             });
         let Some(token) = token else {
-            return Rejection::Unauthorized {
+            return Err(Rejection::Unauthorized {
                 challenge: self.challenge(None),
                 message: format!("a bearer token is required in the {} header", self.header),
-            }
-            .into();
+            });
         };
-        let identity = match self.identity(token) {
-            Ok(identity) => identity,
-            Err(reason) => {
-                return Rejection::Unauthorized {
-                    challenge: self.challenge(Some(&reason)),
-                    message: reason,
-                }
-                .into();
-            }
-        };
+        let identity = self
+            .identity(token)
+            .map_err(|reason| Rejection::Unauthorized {
+                challenge: self.challenge(Some(&reason)),
+                message: reason,
+            })?;
         identity.write_headers(request.headers_mut());
         request.extensions_mut().insert(identity);
-        Verdict::Pass(request, None)
+        Ok(None)
     }
 }
 

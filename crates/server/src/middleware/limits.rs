@@ -24,30 +24,29 @@ pub(crate) struct BodyLimit {
 }
 
 impl Gate for BodyLimit {
-    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
         let declared = request
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.max) {
-            return Rejection::PayloadTooLarge { limit: self.max }.into();
+            return Err(Rejection::PayloadTooLarge { limit: self.max });
         }
         if request.body().is_end_stream() || declared.is_some() {
             // hyper ends a body at its declared length, which is within the limit.
-            return Verdict::Pass(request, None);
+            return Ok(None);
         }
         let watch = Watch::default();
-        let request = request.map(|body| {
-            WatchedBody {
-                inner: body,
-                remaining: Some((self.max, self.max)),
-                deadline: None,
-                watch: watch.clone(),
-            }
-            .boxed_unsync()
-        });
-        Verdict::Pass(request, Some(watch))
+        let body = std::mem::take(request.body_mut());
+        *request.body_mut() = WatchedBody {
+            inner: body,
+            remaining: Some((self.max, self.max)),
+            deadline: None,
+            watch: watch.clone(),
+        }
+        .boxed_unsync();
+        Ok(Some(watch))
     }
 }
 
@@ -57,21 +56,20 @@ pub(crate) struct RequestTimeout {
 }
 
 impl Gate for RequestTimeout {
-    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
         if request.body().is_end_stream() {
-            return Verdict::Pass(request, None);
+            return Ok(None);
         }
         let watch = Watch::default();
-        let request = request.map(|body| {
-            WatchedBody {
-                inner: body,
-                remaining: None,
-                deadline: Some((Box::pin(tokio::time::sleep(self.timeout)), self.timeout)),
-                watch: watch.clone(),
-            }
-            .boxed_unsync()
-        });
-        Verdict::Pass(request, Some(watch))
+        let body = std::mem::take(request.body_mut());
+        *request.body_mut() = WatchedBody {
+            inner: body,
+            remaining: None,
+            deadline: Some((Box::pin(tokio::time::sleep(self.timeout)), self.timeout)),
+            watch: watch.clone(),
+        }
+        .boxed_unsync();
+        Ok(Some(watch))
     }
 }
 
@@ -82,18 +80,17 @@ pub(crate) struct HeaderLimit {
 }
 
 impl Gate for HeaderLimit {
-    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
         let headers = request.headers();
         if let Some(max) = self.max_count
             && headers.len() > max
         {
-            return Rejection::HeadersTooLarge {
+            return Err(Rejection::HeadersTooLarge {
                 message: format!(
                     "the request has {} header fields; at most {max} are accepted",
                     headers.len()
                 ),
-            }
-            .into();
+            });
         }
         if let Some(max) = self.max_size {
             let size: u64 = headers
@@ -101,15 +98,14 @@ impl Gate for HeaderLimit {
                 .map(|(name, value)| (name.as_str().len() + value.len()) as u64)
                 .sum();
             if size > max {
-                return Rejection::HeadersTooLarge {
+                return Err(Rejection::HeadersTooLarge {
                     message: format!(
                         "the request's headers take {size} bytes; at most {max} are accepted"
                     ),
-                }
-                .into();
+                });
             }
         }
-        Verdict::Pass(request, None)
+        Ok(None)
     }
 }
 

@@ -71,23 +71,22 @@ impl RateLimit {
 }
 
 impl Gate for RateLimit {
-    async fn admit(&self, request: Request<RequestBody>) -> Verdict {
-        let Some(key) = self.key_of(&request) else {
+    fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
+        let Some(key) = self.key_of(request) else {
             // No address (an in-process caller) or no identity: nothing to count by.
-            return Verdict::Pass(request, None);
+            return Ok(None);
         };
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
         }
         match self.limiter.check_key(&key) {
-            Ok(_) => Verdict::Pass(request, None),
+            Ok(_) => Ok(None),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Rejection::TooManyRequests {
+                Err(Rejection::TooManyRequests {
                     retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                     limit: self.burst,
-                }
-                .into()
+                })
             }
         }
     }

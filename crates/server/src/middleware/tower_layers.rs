@@ -89,7 +89,7 @@ pub(crate) fn compression(spec: &CompressionSpec, inner: Chain) -> Chain {
         .gzip(spec.gzip)
         .br(spec.brotli)
         .compress_when(worth_compressing(spec.min_size));
-    Chain::new(TowerStage(layer.layer(inner).map_response(
+    Chain::new(TowerStage::new(layer.layer(inner).map_response(
         |response: Response<_>| {
             response.map(|body| ResponseBody::Boxed(body.map_err(Into::into).boxed_unsync()))
         },
@@ -101,7 +101,7 @@ pub(crate) fn request_id(header: &HeaderName, inner: Chain) -> Chain {
         .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .service(inner);
-    Chain::new(TowerStage(service))
+    Chain::new(TowerStage::new(service))
 }
 
 #[cfg(test)]
