@@ -8,13 +8,18 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The capability tests start real Redis and PostgreSQL servers (tests/support/src/services.rs).
 # The template tests (tests/workflow.rs) build Python and JavaScript components (python3-venv
 # for componentize-py, npm for ComponentizeJS) and follow the README with curl.
-if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-  || ! command -v npm >/dev/null || ! command -v curl >/dev/null \
-  || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+# Only what is missing: a machine may have Node.js from elsewhere (NodeSource), whose nodejs
+# package conflicts with Debian's npm.
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v npm >/dev/null || missing+=(npm)
+command -v curl >/dev/null || missing+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -q
-  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q \
-    redis-server postgresql npm curl python3-venv
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q "${missing[@]}"
 fi
 # componentize-py (PyPI) in a virtual environment of its own, on PATH for the tests.
 if [ ! -x target/tools/python/bin/componentize-py ]; then
