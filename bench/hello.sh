@@ -80,9 +80,10 @@ rss() {
 run() { # name, command...
   local name=$1
   start "$@"
-  if [ "$name" = tessera ]; then
-    rss_idle=$(rss "$server_pid")
-  fi
+  case $name in
+    tessera) rss_idle=$(rss "$server_pid") ;;
+    ws-def) rss_ws=$(rss "$server_pid") ;;
+  esac
   wrk -t2 -c32 -d2s "http://127.0.0.1:$port/" >/dev/null # warm-up
   load "$name" 32 2
   load "$name" 1 1
@@ -121,3 +122,11 @@ awk '
   }' "$results/table"
 echo "tessera RSS idle:       $rss_idle (target <= 12 MB)"
 echo "tessera RSS after load: $rss_loaded"
+echo "wasmtime serve RSS idle: $rss_ws"
+# The link order (crates/cli/build.rs) keeps start-up and request code together; it names
+# symbols, which a dependency update renames. How much of it this binary still matches:
+order=crates/cli/tessera.order
+matched=$(nm --defined-only target/release/tessera |
+  awk 'NR == FNR { want[$1]; next } ($3 in want) && !seen[$3]++ { n++ } END { print n + 0 }' "$order" -)
+echo "link order: $matched of $(wc -l <"$order") functions of $order found in the binary" \
+  "(regenerate with scripts/order-file.sh if far fewer)"
