@@ -13,10 +13,12 @@ use std::path::Path;
 fn main() {
     println!("cargo::rerun-if-changed=tessera.order");
     println!("cargo::rerun-if-env-changed=TESSERA_ORDER_FILE");
-    println!("cargo::rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
     let var = |name: &str| env::var(name).unwrap_or_default();
+    // Cargo sets RUSTC_LINKER when a linker is configured (environment or .cargo/config.toml);
+    // link arguments in rustflags may choose another linker too.
     let default_linker = var("TARGET") == "x86_64-unknown-linux-gnu"
-        && var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_empty()
+        && var("RUSTC_LINKER").is_empty()
         && !var("CARGO_ENCODED_RUSTFLAGS").contains("link");
     let order = Path::new(&var("CARGO_MANIFEST_DIR")).join("tessera.order");
     if var("PROFILE") != "release" || !default_linker || var("TESSERA_ORDER_FILE") == "off" {
