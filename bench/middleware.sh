@@ -68,14 +68,11 @@ source = "$PWD/target/wasm/wasm32-wasip2/release/hello.wasm"
 max_concurrency = 200
 TOML
 
-# An HS256 token valid for a day, signed here with openssl.
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+# An HS256 token valid for a day.
 now=$(date +%s)
-header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-claims=$(printf '{"sub":"bench-user","iss":"https://issuer.example.com","roles":["member"],"iat":%d,"exp":%d}' \
-  "$now" $((now + 86400)) | b64url)
-signature=$(printf '%s.%s' "$header" "$claims" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
-token="$header.$claims.$signature"
+token=$(scripts/hs256-token.sh "$secret" "$(printf \
+  '{"sub":"bench-user","iss":"https://issuer.example.com","roles":["member"],"iat":%d,"exp":%d}' \
+  "$now" $((now + 86400)))")
 
 target/release/tessera up --manifest "$work/tessera.toml" --listen 127.0.0.1:3299 >"$work/server.log" 2>&1 &
 for _ in $(seq 200); do curl -sf http://127.0.0.1:3299/plain >/dev/null 2>&1 && break; sleep 0.05; done

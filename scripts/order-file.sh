@@ -18,8 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
 export TESSERA_LOG=warn
-command -v valgrind >/dev/null || apt-get install -y valgrind
-command -v curl >/dev/null || apt-get install -y curl
+for tool in valgrind curl openssl; do
+  command -v "$tool" >/dev/null || { sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$tool"; }
+done
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build --release -q -p hello -p kv-cache --target wasm32-wasip2 --target-dir target/wasm
 cargo build --release -q -p tessera-cli
@@ -72,15 +73,8 @@ source = "$wasm/kv-cache.wasm"
 key_value_stores = ["default"]
 variables = { ttl_ms = "5000" }
 EOF
-token=$(python3 - "$secret" <<'EOF'
-import base64, hashlib, hmac, json, sys, time
-enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-head = enc(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = enc(json.dumps({"sub": "order", "roles": ["admin"], "exp": int(time.time()) + 3600}).encode())
-sig = hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-print(f"{head}.{body}.{enc(sig)}")
-EOF
-)
+token=$(scripts/hs256-token.sh "$secret" \
+  "{\"sub\":\"order\",\"roles\":[\"admin\"],\"exp\":$(($(date +%s) + 3600))}")
 
 port=3290
 # Runs the server under TOOL with MANIFEST, drives LOAD (a function) against it, stops it.
