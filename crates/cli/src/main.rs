@@ -24,6 +24,8 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tessera-worker")
+        // Tells the runtime which workers have requests waiting (tessera_runtime's busy.rs).
+        .on_thread_park(tessera_runtime::on_worker_park)
         .build()
         .expect("a Tokio runtime starts unless the process is out of resources");
     let result = runtime.block_on(commands::run(args.command));

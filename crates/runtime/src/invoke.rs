@@ -5,7 +5,9 @@
 //! polls: first until the guest sets its response, then from inside the response body, so a
 //! guest that writes its body after sending the head keeps running exactly as long as the
 //! client reads. (`wasmtime serve` spawns a task per request; here that would cost a
-//! scheduler round trip and an allocation on every request.)
+//! scheduler round trip and an allocation on every request.) The one task there may be comes
+//! after the response, on an idle worker only: it drops the store and makes the next instance
+//! (`after_response`, `busy.rs`).
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -82,6 +84,10 @@ impl HttpComponent {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        if next.is_none() {
+            // The last component of the route: one per request, whatever middleware ran.
+            crate::busy::request_started();
+        }
         let permit = self
             .permits
             .clone()
@@ -238,15 +244,21 @@ fn describe_trap(error: &wasmtime::Error) -> String {
 }
 
 /// Drops a finished request's store, and makes the component's next instance, after the
-/// response has been written rather than before.
+/// response has been written rather than before; or, on a busy worker, drops it at once.
 ///
 /// Dropping a store returns its instance to the pool, which resets the slot's memory and
 /// tables; making the next instance is the other half of the host's work on a small request
 /// (see `spare.rs`). A client would otherwise wait for both. Spawned from a worker, this lands
 /// in Tokio's LIFO slot, which wakes no other thread, and runs as soon as the connection's
 /// task yields, i.e. after it has written the response. Until then the instance still holds
-/// its pool slot; the pool (`--max-instances`) has room for that.
+/// its pool slot; the pool (`--max-instances`) has room for that. A worker with requests
+/// waiting has no idle time to move the work into (`busy.rs`): there the store is dropped
+/// now, and the next request makes its own instance.
 fn after_response(store: Store<Host>, instances: Arc<Instances>) {
+    if crate::busy::worker_is_busy() {
+        drop(store);
+        return;
+    }
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn(async move {
             drop(store);

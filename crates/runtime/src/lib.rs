@@ -7,11 +7,13 @@
 //! - `component`: loading and checking a component at start-up.
 //! - `invoke`: the per-request path and the streaming response body.
 //! - `spare`: making each component's next instance before its request arrives.
+//! - `busy`: whether a worker has requests waiting, which decides when a store is dropped.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.
 //! - `capabilities`: key-value, SQL, outbound HTTP and variables, with their backends.
 //! - `error`: load and request errors.
 
+mod busy;
 mod cache;
 pub mod capabilities;
 mod component;
@@ -22,6 +24,7 @@ mod invoke;
 mod log;
 mod spare;
 
+pub use busy::on_worker_park;
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{BackendError, Backends, Capabilities, Purpose};
 pub use component::{ComponentLoader, HttpComponent, LoadReport};
