@@ -139,6 +139,11 @@ awk -v rounds="$rounds" '
     for (r = 1; r <= rounds; r++) a[r] = v[num" "conns" "r, 3] / v[den" "conns" "r, 3]
     return median(a, rounds)
   }
+  function ratio_row(label, den,   r) {
+    printf "  %-9s", label
+    for (r = 1; r <= rounds; r++) printf " %7.2fx", v["tessera 32 "r, 3] / v[den" 32 "r, 3]
+    print ""
+  }
   { for (c = 3; c <= 5; c++) v[$1" "$2" "$6, c] = $c }
   END {
     n = split("native tessera ws-def ws-tuned", names, " ")
@@ -148,12 +153,8 @@ awk -v rounds="$rounds" '
     for (i = 1; i <= n; i++) { s = names[i]; printf "  %-9s", s
       for (r = 1; r <= rounds; r++) printf " %8.0f", v[s" 32 "r, 3]
       print "" }
-    printf "  %-9s", "/default"
-    for (r = 1; r <= rounds; r++) printf " %7.2fx", v["tessera 32 "r, 3] / v["ws-def 32 "r, 3]
-    print ""
-    printf "  %-9s", "/tuned"
-    for (r = 1; r <= rounds; r++) printf " %7.2fx", v["tessera 32 "r, 3] / v["ws-tuned 32 "r, 3]
-    print ""
+    ratio_row("/default", "ws-def")
+    ratio_row("/tuned", "ws-tuned")
     print ""
     print "medians over the rounds:"
     printf "%-9s %12s %9s %9s   %10s %9s %9s\n", "server", "req/s @32", "p50 us", "p99 us", "req/s @1", "p50 us", "p99 us"
