@@ -1,8 +1,7 @@
 //! The `tessera` command. Parses flags and hands over to the library crates.
 
-#![forbid(unsafe_code)]
-
 mod args;
+mod backtrace;
 mod commands;
 mod logging;
 
@@ -19,6 +18,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    backtrace::quiet_error_backtraces();
     let args = args::Cli::parse();
     logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
