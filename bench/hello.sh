@@ -11,7 +11,10 @@
 # not compete for the two cores. That is one round; ROUNDS rounds (default 3) run the servers
 # again, each round starting with the next server, so that a slow stretch of the machine falls
 # on every server in turn. Prints every round's req/s and ratios, then the medians: req/s and
-# p50/p99 latency per server, the median of the per-round ratios, and Tessera's idle RSS.
+# p50/p99 latency per server, the server's CPU time per request at 32 connections (user +
+# kernel, from /proc/PID/stat around the load), the median of the per-round ratios, and
+# Tessera's idle RSS. wrk shares the two cores, so the CPU ratios are the closer measure of
+# what each server costs; the req/s ratios are the targets.
 #
 #   bench/hello.sh [DURATION [ROUNDS]]
 #
@@ -20,8 +23,8 @@
 # seconds to minutes, with CPU per request rising ~1.4x in both user and kernel time. A single
 # run compares whichever levels each server happened to get (see docs/performance.md).
 #
-# RUST_BACKTRACE is unset for every server: with it set, Wasmtime captures a backtrace for
-# every dropped store, which would slow `wasmtime serve` (Tessera is not affected; see
+# RUST_BACKTRACE is unset for every server: with it set, errors made inside Wasmtime capture a
+# Rust backtrace, which can slow `wasmtime serve` (Tessera turns that off itself; see
 # docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,17 +68,25 @@ stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 to_us() { awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
   if (u=="us") print v; else if (u=="ms") print v*1000; else if (u=="s") print v*1000000; else print v }'; }
 
+# CPU time (user + kernel) the process has used, in clock ticks. The fields are counted after
+# the command name, which is in parentheses.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
 load() { # name, connections, threads
-  local name=$1 conns=$2 threads=$3 out
+  local name=$1 conns=$2 threads=$3 out before after
+  before=$(cpu_ticks "$server_pid")
   out=$(wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$port/")
-  local rps p50 p99
+  after=$(cpu_ticks "$server_pid")
+  local rps p50 p99 cpu
   rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
   p50=$(awk '$1 == "50%" { print $2 }' <<<"$out" | to_us)
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$out" | to_us)
+  cpu=$(awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+    '/ requests in / { printf "%.2f", ticks * 1e6 / hz / $1 }' <<<"$out")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
     echo "$name: errors during the load:"; grep "Non-2xx\|Socket errors" <<<"$out"
   fi
-  echo "$name $conns $rps $p50 $p99 $round" >>"$results/table"
+  echo "$name $conns $rps $p50 $p99 $round $cpu" >>"$results/table"
 }
 
 # Resident memory in kB: the total, and its private (anonymous) and file-backed (the binary's
@@ -139,12 +150,17 @@ awk -v rounds="$rounds" '
     for (r = 1; r <= rounds; r++) a[r] = v[num" "conns" "r, 3] / v[den" "conns" "r, 3]
     return median(a, rounds)
   }
+  # CPU per request of `other` over that of tessera, median over the rounds.
+  function cpu_ratio(other,   r, a) {
+    for (r = 1; r <= rounds; r++) a[r] = v[other" 32 "r, 7] / v["tessera 32 "r, 7]
+    return median(a, rounds)
+  }
   function ratio_row(label, den,   r) {
     printf "  %-9s", label
     for (r = 1; r <= rounds; r++) printf " %7.2fx", v["tessera 32 "r, 3] / v[den" 32 "r, 3]
     print ""
   }
-  { for (c = 3; c <= 5; c++) v[$1" "$2" "$6, c] = $c }
+  { for (c = 3; c <= 7; c++) v[$1" "$2" "$6, c] = $c }
   END {
     n = split("native tessera ws-def ws-tuned", names, " ")
     printf "req/s @32 by round:"
@@ -157,13 +173,14 @@ awk -v rounds="$rounds" '
     ratio_row("/tuned", "ws-tuned")
     print ""
     print "medians over the rounds:"
-    printf "%-9s %12s %9s %9s   %10s %9s %9s\n", "server", "req/s @32", "p50 us", "p99 us", "req/s @1", "p50 us", "p99 us"
+    printf "%-9s %12s %9s %9s %10s   %10s %9s %9s\n", "server", "req/s @32", "p50 us", "p99 us", "cpu us/req", "req/s @1", "p50 us", "p99 us"
     for (i = 1; i <= n; i++) { s = names[i]
-      printf "%-9s %12.0f %9.0f %9.0f   %10.0f %9.0f %9.0f\n", s, med(s" 32", 3), med(s" 32", 4), med(s" 32", 5), med(s" 1", 3), med(s" 1", 4), med(s" 1", 5) }
+      printf "%-9s %12.0f %9.0f %9.0f %10.1f   %10.0f %9.0f %9.0f\n", s, med(s" 32", 3), med(s" 32", 4), med(s" 32", 5), med(s" 32", 7), med(s" 1", 3), med(s" 1", 4), med(s" 1", 5) }
     print ""
     printf "tessera / wasmtime serve default  @32: %5.2fx  (target >= 4)\n", ratio("tessera", "ws-def", 32)
     printf "tessera / wasmtime serve tuned    @32: %5.2fx  (target >= 2)\n", ratio("tessera", "ws-tuned", 32)
     printf "tessera / native hyper            @32: %5.2fx\n", ratio("tessera", "native", 32)
+    printf "server CPU per request, x tessera @32: wasmtime serve default %.2fx, tuned %.2fx, native %.2fx\n", cpu_ratio("ws-def"), cpu_ratio("ws-tuned"), cpu_ratio("native")
     for (r = 1; r <= rounds; r++) d[r] = v["tessera 1 "r, 4] - v["native 1 "r, 4]
     printf "added p50 latency over native      @1: %5.0f us (target <= 15)\n", median(d, rounds)
   }' "$results/table"
