@@ -99,6 +99,13 @@ async fn failures_get_their_status_and_a_log_line() {
     }
     // Below the cap, growing works.
     assert_eq!(get(server.addr(), "/bad/grow?mb=4").await.status, 200);
+    // The guest's panic message starts with a blank line, which is not logged.
+    let log = server.log();
+    let blank = log.lines().find(|line| {
+        line.split_once("tessera::guest:")
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with("component="))
+    });
+    assert!(blank.is_none(), "a blank guest line was logged:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,8 @@ enum Stream {
 }
 
 /// A guest's stdout or stderr. Complete lines become `tessera::guest` log events with the
-/// component's id; a partial last line is logged when the stream is dropped.
+/// component's id (blank lines are dropped); a partial last line is logged when the stream is
+/// dropped.
 #[derive(Clone)]
 pub(crate) struct GuestLog {
     component: Arc<str>,
@@ -51,6 +52,10 @@ impl GuestLog {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches(['\r', '\n']);
+        // A blank line says nothing in a log of events (a Rust panic message starts with one).
+        if line.trim().is_empty() {
+            return;
+        }
         match self.stream {
             Stream::Stdout => {
                 tracing::info!(target: "tessera::guest", component = %self.component, "{line}");
