@@ -146,18 +146,15 @@ awk -v rounds="$rounds" '
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   function med(key, col,   r, a) { for (r = 1; r <= rounds; r++) a[r] = v[key" "r, col]; return median(a, rounds) }
-  function ratio(num, den, conns,   r, a) {
-    for (r = 1; r <= rounds; r++) a[r] = v[num" "conns" "r, 3] / v[den" "conns" "r, 3]
-    return median(a, rounds)
-  }
-  # CPU per request of `other` over that of tessera, median over the rounds.
-  function cpu_ratio(other,   r, a) {
-    for (r = 1; r <= rounds; r++) a[r] = v[other" 32 "r, 7] / v["tessera 32 "r, 7]
+  # Column col (3: req/s, 7: CPU per request) of server num over that of den, in round r.
+  function quotient(num, den, conns, col, r) { return v[num" "conns" "r, col] / v[den" "conns" "r, col] }
+  function ratio(num, den, conns, col,   r, a) {
+    for (r = 1; r <= rounds; r++) a[r] = quotient(num, den, conns, col, r)
     return median(a, rounds)
   }
   function ratio_row(label, den,   r) {
     printf "  %-9s", label
-    for (r = 1; r <= rounds; r++) printf " %7.2fx", v["tessera 32 "r, 3] / v[den" 32 "r, 3]
+    for (r = 1; r <= rounds; r++) printf " %7.2fx", quotient("tessera", den, 32, 3, r)
     print ""
   }
   { for (c = 3; c <= 7; c++) v[$1" "$2" "$6, c] = $c }
@@ -177,10 +174,10 @@ awk -v rounds="$rounds" '
     for (i = 1; i <= n; i++) { s = names[i]
       printf "%-9s %12.0f %9.0f %9.0f %10.1f   %10.0f %9.0f %9.0f\n", s, med(s" 32", 3), med(s" 32", 4), med(s" 32", 5), med(s" 32", 7), med(s" 1", 3), med(s" 1", 4), med(s" 1", 5) }
     print ""
-    printf "tessera / wasmtime serve default  @32: %5.2fx  (target >= 4)\n", ratio("tessera", "ws-def", 32)
-    printf "tessera / wasmtime serve tuned    @32: %5.2fx  (target >= 2)\n", ratio("tessera", "ws-tuned", 32)
-    printf "tessera / native hyper            @32: %5.2fx\n", ratio("tessera", "native", 32)
-    printf "server CPU per request, x tessera @32: wasmtime serve default %.2fx, tuned %.2fx, native %.2fx\n", cpu_ratio("ws-def"), cpu_ratio("ws-tuned"), cpu_ratio("native")
+    printf "tessera / wasmtime serve default  @32: %5.2fx  (target >= 4)\n", ratio("tessera", "ws-def", 32, 3)
+    printf "tessera / wasmtime serve tuned    @32: %5.2fx  (target >= 2)\n", ratio("tessera", "ws-tuned", 32, 3)
+    printf "tessera / native hyper            @32: %5.2fx\n", ratio("tessera", "native", 32, 3)
+    printf "server CPU per request, x tessera @32: wasmtime serve default %.2fx, tuned %.2fx, native %.2fx\n", ratio("ws-def", "tessera", 32, 7), ratio("ws-tuned", "tessera", 32, 7), ratio("native", "tessera", 32, 7)
     for (r = 1; r <= rounds; r++) d[r] = v["tessera 1 "r, 4] - v["native 1 "r, 4]
     printf "added p50 latency over native      @1: %5.0f us (target <= 15)\n", median(d, rounds)
   }' "$results/table"
