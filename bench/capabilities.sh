@@ -15,7 +15,8 @@
 #
 #   bench/capabilities.sh [DURATION [ROUNDS]]
 #
-# RUST_BACKTRACE is unset (it slows Wasmtime: a backtrace per dropped store).
+# RUST_BACKTRACE is unset, as in bench/hello.sh (tessera itself keeps backtraces out of error
+# values, docs/performance.md; the unset keeps every run alike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5}
