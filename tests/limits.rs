@@ -1,6 +1,7 @@
 //! End-to-end: per-request limits. A guest that loops, grows past its memory cap, panics,
 //! overflows its stack or never answers gets the right status; the log names the component
-//! and the reason; the server keeps serving every route.
+//! and the reason; the server keeps serving every route, even while a guest loops on its only
+//! worker thread.
 
 use std::time::Duration;
 
@@ -189,4 +190,42 @@ async fn a_full_instance_pool_gets_503_not_500() {
     );
     assert_eq!(slow.await.expect("task").status, 200);
     assert_eq!(get(addr, "/good/status?code=200").await.status, 200);
+}
+
+/// A guest computing without end does not hold its worker thread: on a server with one
+/// worker, another route is answered while the loop still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_guest_does_not_hold_up_other_requests() {
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/spin/...\"\ncomponent = \"spin\"\n\n\
+         [[route]]\npath = \"/good/...\"\ncomponent = \"good\"\n\n{}\n{}",
+        component_section(
+            "spin",
+            "wasi_echo",
+            "[component.spin.limits]\ntimeout = \"3s\""
+        ),
+        component_section("good", "wstd-echo", ""),
+    ));
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        tessera_test_support::ServerOptions::default().env("TOKIO_WORKER_THREADS", "1"),
+    );
+    let addr = server.addr();
+    let looping = tokio::spawn(async move { get(addr, "/spin/loop").await });
+    // Nothing is logged before the loop's 504; it reaches the guest within milliseconds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        // Bounded: a held worker would never answer (the deadline's timer needs it too).
+        let reply =
+            tokio::time::timeout(Duration::from_secs(2), get(addr, "/good/status?code=200"))
+                .await
+                .expect("another route answered while a guest loops on the only worker");
+        assert_eq!(reply.status, 200);
+    }
+    assert!(
+        !looping.is_finished(),
+        "the loop ended (or was answered) before the other requests: it held the only worker"
+    );
+    assert_eq!(looping.await.expect("task").status, 504);
 }

@@ -23,7 +23,9 @@ fn main() -> ExitCode {
     logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("tessera-worker")
+        // Not "worker": Tokio gives its blocking-pool threads the same name as its workers
+        // (it starts the workers through that pool), so a name saying "worker" misleads in `top`.
+        .thread_name("tessera-rt")
         // Tells the runtime which workers have requests waiting (tessera_runtime's busy.rs).
         .on_thread_park(tessera_runtime::on_worker_park)
         .build()
