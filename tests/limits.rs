@@ -30,6 +30,17 @@ fn limits_app() -> AppDir {
     AppDir::new(&manifest)
 }
 
+/// The limits app on a server whose instance pool has one slot.
+fn pool_of_one() -> (AppDir, Server) {
+    let app = limits_app();
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        tessera_test_support::ServerOptions::default().args(["--max-instances", "1"]),
+    );
+    (app, server)
+}
+
 async fn assert_all_routes_serve(server: &Server) {
     for path in [
         "/bad/status?code=200",
@@ -171,12 +182,7 @@ async fn outbound_http_is_refused_without_a_grant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_instance_pool_gets_503_not_500() {
-    let app = limits_app();
-    let server = Server::start_with(
-        TESSERA,
-        &app.manifest(),
-        tessera_test_support::ServerOptions::default().args(["--max-instances", "1"]),
-    );
+    let (_app, server) = pool_of_one();
     let addr = server.addr();
     let slow = tokio::spawn(async move { get(addr, "/narrow/sleep?ms=1200").await });
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -228,4 +234,17 @@ async fn a_looping_guest_does_not_hold_up_other_requests() {
         "the loop ended (or was answered) before the other requests: it held the only worker"
     );
     assert_eq!(looping.await.expect("task").status, 504);
+}
+
+/// A client sending its requests one after another never finds the pool full, even when the
+/// pool has one slot: an instance whose response has been written but whose store is still
+/// being dropped gives its slot back before the next request is turned away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_after_another_fits_a_pool_of_one() {
+    let (_app, server) = pool_of_one();
+    let addr = server.addr();
+    for n in 0..300 {
+        let reply = get(addr, "/good/status?code=200").await;
+        assert_eq!(reply.status, 200, "request {n}: {}", reply.text());
+    }
 }

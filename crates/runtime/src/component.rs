@@ -12,6 +12,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::release::Releases;
 use crate::spare::{Instances, SpareBudget};
 use crate::{CacheOutcome, Capabilities, CompileCache, Host, LoadError};
 
@@ -69,6 +70,7 @@ pub struct ComponentLoader {
     cache: CompileCache,
     trial: Arc<tokio::sync::Mutex<()>>,
     spares: Arc<SpareBudget>,
+    releases: Arc<Releases>,
 }
 
 impl ComponentLoader {
@@ -95,6 +97,7 @@ impl ComponentLoader {
             cache,
             trial: Arc::default(),
             spares: Arc::new(SpareBudget::for_pool(max_instances)),
+            releases: Arc::default(),
         })
     }
 
@@ -140,7 +143,13 @@ impl ComponentLoader {
         .expect("loading a component does not panic")?;
         let component = HttpComponent {
             id: spec.id.as_str().into(),
-            instances: Arc::new(Instances::new(pre, caps, &spec.limits, self.spares.clone())),
+            instances: Arc::new(Instances::new(
+                pre,
+                caps,
+                &spec.limits,
+                self.spares.clone(),
+                self.releases.clone(),
+            )),
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             digest: digest.into(),

@@ -19,6 +19,7 @@ use http_body::{Body, Frame};
 use tokio::sync::oneshot;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -128,7 +129,7 @@ impl HttpComponent {
             let call = async {
                 let proxy = match spare {
                     Some(proxy) => proxy,
-                    None => instances.pre.instantiate_async(&mut store).await?,
+                    None => instantiate(&instances, &mut store).await?,
                 };
                 proxy
                     .wasi_http_incoming_handler()
@@ -243,6 +244,28 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     text
 }
 
+/// Instantiates the component in `store`. When the pool is full, waits for stores that are
+/// being dropped after their responses and tries again (`release.rs`), a few times at most.
+///
+/// Trying again in the same store is sound: a full pool is found before anything is
+/// allocated (Wasmtime counts the component instance first, and gives the count back when
+/// instantiation fails).
+async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime::Result<Proxy> {
+    let mut retries = crate::release::RETRIES;
+    loop {
+        match instances.pre.instantiate_async(&mut *store).await {
+            Err(error)
+                if error.is::<wasmtime::PoolConcurrencyLimitError>()
+                    && retries > 0
+                    && instances.releases.wait().await =>
+            {
+                retries -= 1;
+            }
+            made => return made,
+        }
+    }
+}
+
 /// Drops a finished request's store, and makes the component's next instance, after the
 /// response has been written rather than before; or, on a busy worker, drops it at once.
 ///
@@ -251,7 +274,8 @@ fn describe_trap(error: &wasmtime::Error) -> String {
 /// (see `spare.rs`). A client would otherwise wait for both. Spawned from a worker, this lands
 /// in Tokio's LIFO slot, which wakes no other thread, and runs as soon as the connection's
 /// task yields, i.e. after it has written the response. Until then the instance still holds
-/// its pool slot; the pool (`--max-instances`) has room for that. A worker with requests
+/// its pool slot; a request that finds the pool full meanwhile waits for it (`release.rs`,
+/// [`instantiate`]). A worker with requests
 /// waiting has no idle time to move the work into (`busy.rs`): there the store is dropped
 /// now, and the next request makes its own instance.
 fn after_response(store: Store<Host>, instances: Arc<Instances>) {
@@ -260,10 +284,14 @@ fn after_response(store: Store<Host>, instances: Arc<Instances>) {
         return;
     }
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn(async move {
-            drop(store);
-            instances.refill().await;
-        })),
+        Ok(runtime) => {
+            let release = instances.releases.begin();
+            drop(runtime.spawn(async move {
+                drop(store);
+                drop(release);
+                instances.refill().await;
+            }));
+        }
         Err(_) => drop(store),
     }
 }

@@ -22,6 +22,7 @@ mod error;
 mod host;
 mod invoke;
 mod log;
+mod release;
 mod spare;
 
 pub use busy::on_worker_park;

@@ -15,7 +15,7 @@
 //!
 //! Spares hold pool slots while they wait, so an engine-wide budget bounds them: at most one
 //! per component, and at most [`SpareBudget::for_pool`] of the pool in all. A request that
-//! finds the pool full is answered 503 as before.
+//! finds the pool full waits for slots on their way back (`release.rs`), then is answered 503.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use tessera_manifest::Limits;
 
+use crate::release::Releases;
 use crate::{Capabilities, Host, Next};
 
 /// How many spares may exist at once across the components of one engine.
@@ -75,6 +76,8 @@ pub(crate) struct Instances {
     memory: u64,
     timeout: Duration,
     budget: Arc<SpareBudget>,
+    /// The engine's stores being dropped after their responses (`release.rs`).
+    pub(crate) releases: Arc<Releases>,
     spare: Mutex<Option<Spare>>,
     filling: AtomicBool,
 }
@@ -85,6 +88,7 @@ impl Instances {
         caps: Arc<Capabilities>,
         limits: &Limits,
         budget: Arc<SpareBudget>,
+        releases: Arc<Releases>,
     ) -> Self {
         Self {
             pre,
@@ -92,6 +96,7 @@ impl Instances {
             memory: limits.memory,
             timeout: limits.timeout,
             budget,
+            releases,
             spare: Mutex::new(None),
             filling: AtomicBool::new(false),
         }

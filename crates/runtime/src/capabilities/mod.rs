@@ -4,7 +4,7 @@
 //! [`Backends`] opens every store and database the application's grants name, once, at
 //! start-up (a Redis or PostgreSQL that does not answer fails `tessera up` before it binds).
 //! Each component gets a [`Capabilities`] holding only what it was granted; every request's
-//! [`Host`](crate::Host) borrows it. Every capability interface is linked for every
+//! [`Host`] borrows it. Every capability interface is linked for every
 //! component, so a component that asks for something it was not granted gets an error value
 //! (`access-denied`, `no-such-store`, `HTTP-request-denied`, `none`), never a link error or a
 //! trap, and the host logs which component asked for what.
