@@ -275,9 +275,8 @@ async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime
 /// in Tokio's LIFO slot, which wakes no other thread, and runs as soon as the connection's
 /// task yields, i.e. after it has written the response. Until then the instance still holds
 /// its pool slot; a request that finds the pool full meanwhile waits for it (`release.rs`,
-/// [`instantiate`]). A worker with requests
-/// waiting has no idle time to move the work into (`busy.rs`): there the store is dropped
-/// now, and the next request makes its own instance.
+/// [`instantiate`]). A worker with requests waiting has no idle time to move the work into
+/// (`busy.rs`): there the store is dropped now, and the next request makes its own instance.
 fn after_response(store: Store<Host>, instances: Arc<Instances>) {
     if crate::busy::worker_is_busy() {
         drop(store);

@@ -15,7 +15,8 @@
 //!
 //! Spares hold pool slots while they wait, so an engine-wide budget bounds them: at most one
 //! per component, and at most [`SpareBudget::for_pool`] of the pool in all. A request that
-//! finds the pool full waits for slots on their way back (`release.rs`), then is answered 503.
+//! finds the pool full waits for slots on their way back (`release.rs`), and is answered 503
+//! when there are none.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
