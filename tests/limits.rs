@@ -248,3 +248,37 @@ async fn one_request_after_another_fits_a_pool_of_one() {
         assert_eq!(reply.status, 200, "request {n}: {}", reply.text());
     }
 }
+
+/// An instance made ahead of its request (a spare) never turns a request away: when the pool
+/// is full, a request of another component takes the spare's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spare_gives_its_slot_to_a_request() {
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/slow/...\"\ncomponent = \"slow\"\n\n\
+         [[route]]\npath = \"/a/...\"\ncomponent = \"a\"\n\n\
+         [[route]]\npath = \"/b/...\"\ncomponent = \"b\"\n\n{}\n{}\n{}",
+        component_section("slow", "wasi_echo", ""),
+        component_section("a", "wstd-echo", ""),
+        component_section("b", "wasi_echo", ""),
+    ));
+    // Four slots, of which one may hold a spare.
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        tessera_test_support::ServerOptions::default().args(["--max-instances", "4"]),
+    );
+    let addr = server.addr();
+    // After its response, `a` makes its spare: one slot.
+    assert_eq!(get(addr, "/a/status?code=200").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Three requests that take their time fill the rest.
+    let slow: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(async move { get(addr, "/slow/sleep?ms=1500").await }))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reply = get(addr, "/b/status?code=200").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    for request in slow {
+        assert_eq!(request.await.expect("task").status, 200);
+    }
+}

@@ -143,13 +143,13 @@ impl ComponentLoader {
         .expect("loading a component does not panic")?;
         let component = HttpComponent {
             id: spec.id.as_str().into(),
-            instances: Arc::new(Instances::new(
+            instances: Instances::new(
                 pre,
                 caps,
                 &spec.limits,
                 self.spares.clone(),
                 self.releases.clone(),
-            )),
+            ),
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             digest: digest.into(),

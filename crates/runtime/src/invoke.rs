@@ -245,7 +245,8 @@ fn describe_trap(error: &wasmtime::Error) -> String {
 }
 
 /// Instantiates the component in `store`. When the pool is full, waits for stores that are
-/// being dropped after their responses and tries again (`release.rs`), a few times at most.
+/// being dropped after their responses (`release.rs`), or else drops a waiting spare of any
+/// component (`spare.rs`), and tries again, a few times at most.
 ///
 /// Trying again in the same store is sound: a full pool is found before anything is
 /// allocated (Wasmtime counts the component instance first, and gives the count back when
@@ -257,7 +258,7 @@ async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime
             Err(error)
                 if error.is::<wasmtime::PoolConcurrencyLimitError>()
                     && retries > 0
-                    && instances.releases.wait().await =>
+                    && (instances.releases.wait().await || instances.evict_a_spare()) =>
             {
                 retries -= 1;
             }

@@ -5,8 +5,8 @@
 //! holds its pool slot. A client that sends its next request at once, to a pool with no other
 //! free slot (`--max-instances 1`, or every other slot busy), would be told the pool is full
 //! by an instance that has finished. So a request that finds the pool full waits for a store
-//! that is being dropped, and tries again; only when none is on its way back is it answered
-//! 503.
+//! that is being dropped, and tries again. When none is on its way back, it takes the slot of
+//! a waiting spare (`spare.rs`) or, without one, is answered 503.
 //!
 //! The request path pays one atomic increment and one decrement per deferred drop; the
 //! [`Notify`] is only touched while a request is waiting.

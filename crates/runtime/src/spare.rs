@@ -15,11 +15,12 @@
 //!
 //! Spares hold pool slots while they wait, so an engine-wide budget bounds them: at most one
 //! per component, and at most [`SpareBudget::for_pool`] of the pool in all. A request that
-//! finds the pool full waits for slots on their way back (`release.rs`), and is answered 503
-//! when there are none.
+//! finds the pool full waits for slots on their way back (`release.rs`); when there are none,
+//! it drops another component's spare to take its slot ([`SpareBudget::evict_one`]), and only
+//! when there is none of those either is it answered 503. A spare never turns a request away.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use wasmtime::Store;
@@ -31,10 +32,11 @@ use crate::release::Releases;
 use crate::{Capabilities, Host, Next};
 
 /// How many spares may exist at once across the components of one engine.
-#[derive(Debug)]
 pub(crate) struct SpareBudget {
     limit: usize,
     held: AtomicUsize,
+    /// Every component version loaded on the engine, for [`SpareBudget::evict_one`].
+    components: Mutex<Vec<Weak<Instances>>>,
 }
 
 impl SpareBudget {
@@ -44,7 +46,35 @@ impl SpareBudget {
         Self {
             limit: instances as usize / 4,
             held: AtomicUsize::new(0),
+            components: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Lists a newly loaded component version (and forgets those that are gone).
+    fn register(&self, instances: &Arc<Instances>) {
+        if let Ok(mut components) = self.components.lock() {
+            components.retain(|component| component.strong_count() > 0);
+            components.push(Arc::downgrade(instances));
+        }
+    }
+
+    /// Drops one waiting spare, of any component, so that a request can have its pool slot.
+    /// Returns whether there was one. Only called when the pool is full: it looks at every
+    /// component.
+    pub(crate) fn evict_one(&self) -> bool {
+        let components: Vec<Arc<Instances>> = match self.components.lock() {
+            Ok(components) => components.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => return false,
+        };
+        components.iter().any(|instances| {
+            // Taken out under the lock, dropped (and its slot reset) after it.
+            let spare = instances
+                .spare
+                .lock()
+                .ok()
+                .and_then(|mut spare| spare.take());
+            spare.is_some()
+        })
     }
 
     fn claim(self: &Arc<Self>) -> Option<Claim> {
@@ -84,14 +114,16 @@ pub(crate) struct Instances {
 }
 
 impl Instances {
+    /// The instances of one component version, listed in `budget` so that a request of
+    /// another component can take its spare's slot when the pool is full.
     pub(crate) fn new(
         pre: ProxyPre<Host>,
         caps: Arc<Capabilities>,
         limits: &Limits,
         budget: Arc<SpareBudget>,
         releases: Arc<Releases>,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        let instances = Arc::new(Self {
             pre,
             caps,
             memory: limits.memory,
@@ -100,7 +132,14 @@ impl Instances {
             releases,
             spare: Mutex::new(None),
             filling: AtomicBool::new(false),
-        }
+        });
+        instances.budget.register(&instances);
+        instances
+    }
+
+    /// Drops a waiting spare of any component on the engine (see [`SpareBudget::evict_one`]).
+    pub(crate) fn evict_a_spare(&self) -> bool {
+        self.budget.evict_one()
     }
 
     /// A new store for one instance of the component, with its memory cap and epoch
