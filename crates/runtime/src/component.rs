@@ -12,8 +12,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::release::Releases;
-use crate::spare::{Instances, SpareBudget};
+use crate::spare::{Instances, Pool};
 use crate::{CacheOutcome, Capabilities, CompileCache, Host, LoadError};
 
 /// A component ready to serve: compiled, linked and pre-instantiated once, so each request
@@ -69,8 +68,7 @@ pub struct ComponentLoader {
     linker: Arc<Linker<Host>>,
     cache: CompileCache,
     trial: Arc<tokio::sync::Mutex<()>>,
-    spares: Arc<SpareBudget>,
-    releases: Arc<Releases>,
+    pool: Arc<Pool>,
 }
 
 impl ComponentLoader {
@@ -96,8 +94,7 @@ impl ComponentLoader {
             linker: Arc::new(linker),
             cache,
             trial: Arc::default(),
-            spares: Arc::new(SpareBudget::for_pool(max_instances)),
-            releases: Arc::default(),
+            pool: Arc::new(Pool::for_slots(max_instances)),
         })
     }
 
@@ -143,13 +140,7 @@ impl ComponentLoader {
         .expect("loading a component does not panic")?;
         let component = HttpComponent {
             id: spec.id.as_str().into(),
-            instances: Instances::new(
-                pre,
-                caps,
-                &spec.limits,
-                self.spares.clone(),
-                self.releases.clone(),
-            ),
+            instances: Instances::new(pre, caps, &spec.limits, self.pool.clone()),
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             digest: digest.into(),

@@ -244,9 +244,9 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     text
 }
 
-/// Instantiates the component in `store`. When the pool is full, waits for stores that are
-/// being dropped after their responses (`release.rs`), or else drops a waiting spare of any
-/// component (`spare.rs`), and tries again, a few times at most.
+/// Instantiates the component in `store`. When the pool is full, makes room (waits for a
+/// store on its way back, or drops a waiting spare: `Pool::make_room` in `spare.rs`) and tries
+/// again, a few times at most.
 ///
 /// Trying again in the same store is sound: a full pool is found before anything is
 /// allocated (Wasmtime counts the component instance first, and gives the count back when
@@ -258,7 +258,7 @@ async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime
             Err(error)
                 if error.is::<wasmtime::PoolConcurrencyLimitError>()
                     && retries > 0
-                    && (instances.releases.wait().await || instances.evict_a_spare()) =>
+                    && instances.pool.make_room().await =>
             {
                 retries -= 1;
             }
@@ -285,7 +285,7 @@ fn after_response(store: Store<Host>, instances: Arc<Instances>) {
     }
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            let release = instances.releases.begin();
+            let release = instances.pool.release();
             drop(runtime.spawn(async move {
                 drop(store);
                 drop(release);

@@ -14,10 +14,11 @@
 //! dropped with it (a live replacement starts without one).
 //!
 //! Spares hold pool slots while they wait, so an engine-wide budget bounds them: at most one
-//! per component, and at most [`SpareBudget::for_pool`] of the pool in all. A request that
-//! finds the pool full waits for slots on their way back (`release.rs`); when there are none,
-//! it drops another component's spare to take its slot ([`SpareBudget::evict_one`]), and only
-//! when there is none of those either is it answered 503. A spare never turns a request away.
+//! per component, and at most [`Pool::for_slots`] of the pool in all. A request that finds the
+//! pool full makes room ([`Pool::make_room`]): it waits for slots on their way back
+//! (`release.rs`); when there are none, it drops another component's spare to take its slot;
+//! only when there is none of those either is it answered 503. A spare never turns a request
+//! away.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -28,26 +29,40 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use tessera_manifest::Limits;
 
-use crate::release::Releases;
+use crate::release::{Release, Releases};
 use crate::{Capabilities, Host, Next};
 
-/// How many spares may exist at once across the components of one engine.
-pub(crate) struct SpareBudget {
-    limit: usize,
-    held: AtomicUsize,
-    /// Every component version loaded on the engine, for [`SpareBudget::evict_one`].
+/// The engine's instance pool as the components share it: how many spares may exist at once,
+/// the stores on their way back to it, and every component version loaded on it.
+pub(crate) struct Pool {
+    spare_limit: usize,
+    spares_held: AtomicUsize,
+    releases: Arc<Releases>,
     components: Mutex<Vec<Weak<Instances>>>,
 }
 
-impl SpareBudget {
-    /// A quarter of a pool of `instances` slots: spares never crowd out running requests on
-    /// a small pool, and one server with many components keeps most of them warm.
-    pub(crate) fn for_pool(instances: u32) -> Self {
+impl Pool {
+    /// For a pool of `slots`. Spares may take a quarter of it: they never crowd out running
+    /// requests on a small pool, and one server with many components keeps most of them warm.
+    pub(crate) fn for_slots(slots: u32) -> Self {
         Self {
-            limit: instances as usize / 4,
-            held: AtomicUsize::new(0),
+            spare_limit: slots as usize / 4,
+            spares_held: AtomicUsize::new(0),
+            releases: Arc::default(),
             components: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Marks a finished request's store as on its way back to the pool; drop the guard after
+    /// the store.
+    pub(crate) fn release(&self) -> Release {
+        self.releases.begin()
+    }
+
+    /// Called when the pool is full: waits for a store on its way back, or else drops a
+    /// waiting spare. Returns whether a slot was freed (and trying again may succeed).
+    pub(crate) async fn make_room(&self) -> bool {
+        self.releases.wait().await || self.evict_a_spare()
     }
 
     /// Lists a newly loaded component version (and forgets those that are gone).
@@ -59,9 +74,8 @@ impl SpareBudget {
     }
 
     /// Drops one waiting spare, of any component, so that a request can have its pool slot.
-    /// Returns whether there was one. Only called when the pool is full: it looks at every
-    /// component.
-    pub(crate) fn evict_one(&self) -> bool {
+    /// Returns whether there was one. It looks at every component: only for a full pool.
+    fn evict_a_spare(&self) -> bool {
         let components: Vec<Arc<Instances>> = match self.components.lock() {
             Ok(components) => components.iter().filter_map(Weak::upgrade).collect(),
             Err(_) => return false,
@@ -78,18 +92,18 @@ impl SpareBudget {
     }
 
     fn claim(self: &Arc<Self>) -> Option<Claim> {
-        let held = self.held.fetch_add(1, Ordering::Relaxed);
+        let held = self.spares_held.fetch_add(1, Ordering::Relaxed);
         let claim = Claim(self.clone());
-        (held < self.limit).then_some(claim)
+        (held < self.spare_limit).then_some(claim)
     }
 }
 
-/// One unit of the budget, given back when dropped.
-struct Claim(Arc<SpareBudget>);
+/// One spare's place in the pool's budget, given back when dropped.
+struct Claim(Arc<Pool>);
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.0.held.fetch_sub(1, Ordering::Relaxed);
+        self.0.spares_held.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -106,40 +120,31 @@ pub(crate) struct Instances {
     caps: Arc<Capabilities>,
     memory: u64,
     timeout: Duration,
-    budget: Arc<SpareBudget>,
-    /// The engine's stores being dropped after their responses (`release.rs`).
-    pub(crate) releases: Arc<Releases>,
+    pub(crate) pool: Arc<Pool>,
     spare: Mutex<Option<Spare>>,
     filling: AtomicBool,
 }
 
 impl Instances {
-    /// The instances of one component version, listed in `budget` so that a request of
-    /// another component can take its spare's slot when the pool is full.
+    /// The instances of one component version, listed in `pool` so that a request of another
+    /// component can take its spare's slot when the pool is full.
     pub(crate) fn new(
         pre: ProxyPre<Host>,
         caps: Arc<Capabilities>,
         limits: &Limits,
-        budget: Arc<SpareBudget>,
-        releases: Arc<Releases>,
+        pool: Arc<Pool>,
     ) -> Arc<Self> {
         let instances = Arc::new(Self {
             pre,
             caps,
             memory: limits.memory,
             timeout: limits.timeout,
-            budget,
-            releases,
+            pool,
             spare: Mutex::new(None),
             filling: AtomicBool::new(false),
         });
-        instances.budget.register(&instances);
+        instances.pool.register(&instances);
         instances
-    }
-
-    /// Drops a waiting spare of any component on the engine (see [`SpareBudget::evict_one`]).
-    pub(crate) fn evict_a_spare(&self) -> bool {
-        self.budget.evict_one()
     }
 
     /// A new store for one instance of the component, with its memory cap and epoch
@@ -185,7 +190,7 @@ impl Instances {
             return;
         }
         if self.spare.lock().is_ok_and(|spare| spare.is_none())
-            && let Some(claim) = self.budget.claim()
+            && let Some(claim) = self.pool.claim()
         {
             let mut store = self.store(None);
             let made = tokio::time::timeout(self.timeout, self.pre.instantiate_async(&mut store));
