@@ -17,6 +17,12 @@
 # what each server costs; the req/s ratios are the targets.
 #
 #   bench/hello.sh [DURATION [ROUNDS]]
+#   BENCH_PIN=1 bench/hello.sh [DURATION [ROUNDS]]
+#
+# BENCH_PIN=1 gives the server and wrk a core each: every server runs on core 0 (`taskset`;
+# Tokio, in Tessera and in `wasmtime serve`, then starts one worker) and wrk on core 1 with one
+# thread. No server then shares its core with the load generator, so req/s follow each
+# server's CPU per request (docs/performance.md, "Server and wrk on separate cores").
 #
 # Why rounds: on these 2-core VMs a Wasm server's throughput flips between two levels (e.g.
 # 45 k and 62 k req/s for Tessera, 36 k and 46 k for tuned `wasmtime serve`) for stretches of
@@ -47,6 +53,11 @@ echo "building (release)"
 cargo build --release -q -p hello --target wasm32-wasip2 --target-dir target/wasm
 cargo build --release -q -p tessera-cli -p native-hello
 wasm=target/wasm/wasm32-wasip2/release/hello.wasm
+pin_server=() pin_wrk=() wrk_threads=2
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+  [ "$(nproc)" -ge 2 ] || { echo "BENCH_PIN=1 needs two cores"; exit 1; }
+  pin_server=(taskset -c 0) pin_wrk=(taskset -c 1) wrk_threads=1
+fi
 results=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$results"' EXIT
 
@@ -55,7 +66,7 @@ server_pid=
 start() { # name, command...
   local name=$1; shift
   port=$((port + 1))
-  "$@" >"$results/$name.log" 2>&1 &
+  "${pin_server[@]}" "$@" >"$results/$name.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 200); do
     curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0
@@ -76,7 +87,7 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 load() { # name, connections, threads
   local name=$1 conns=$2 threads=$3 out before after
   before=$(cpu_ticks "$server_pid")
-  out=$(wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$port/")
+  out=$("${pin_wrk[@]}" wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$port/")
   after=$(cpu_ticks "$server_pid")
   local rps p50 p99 cpu
   rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
@@ -105,8 +116,8 @@ run() { # name, command...
     tessera) echo "$(rss "$server_pid")" >>"$results/rss-idle" ;;
     ws-def) echo "$(rss "$server_pid")" >>"$results/rss-ws" ;;
   esac
-  wrk -t2 -c32 -d2s "http://127.0.0.1:$port/" >/dev/null # warm-up
-  load "$name" 32 2
+  "${pin_wrk[@]}" wrk -t"$wrk_threads" -c32 -d2s "http://127.0.0.1:$port/" >/dev/null # warm-up
+  load "$name" 32 "$wrk_threads"
   load "$name" 1 1
   if [ "$name" = tessera ]; then
     echo "$(rss "$server_pid")" >>"$results/rss-loaded"
@@ -140,7 +151,9 @@ done
 rm -rf "$cache"
 
 echo
-echo "hello component, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback"
+placement="wrk -t$wrk_threads shares the cores with the server"
+[ ${#pin_server[@]} -eq 0 ] || placement="server on core 0, wrk -t1 on core 1"
+echo "hello component, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback; $placement"
 awk -v rounds="$rounds" '
   function median(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
