@@ -39,8 +39,8 @@ fn main() {
             order.display()
         );
     }
-    // The target is this machine's (checked above), so its C library is the one linked against.
-    if glibc_reads_relr() {
+    // Only for a native build: then the C library this machine has is the one linked against.
+    if var("HOST") == var("TARGET") && glibc_reads_relr() {
         println!("cargo::rustc-link-arg-bin=tessera=-Wl,-z,pack-relative-relocs");
     }
 }
