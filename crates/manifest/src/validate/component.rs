@@ -1,0 +1,224 @@
+//! Checking one `[component.<id>]`: its source, its grants and its limits.
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::{Checker, Sources, duration_of, size_of};
+use crate::grants::{Named, Variable, VariableSource, is_variable_name};
+use crate::raw::{RawComponent, RawLimits};
+use crate::{ComponentSpec, Grants, HostPattern, Limits};
+
+/// Whether `id` can name a component (or a middleware): letters, digits, `-` and `_`, starting
+/// with a letter or digit.
+pub(crate) fn is_component_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+pub(super) fn check_component(
+    checker: &mut Checker<'_>,
+    id: &str,
+    component: &Spanned<RawComponent>,
+    dir: &Path,
+) -> Option<ComponentSpec> {
+    let key = format!("component.{id}");
+    let before = checker.diagnostics.len();
+    if !is_component_id(id) {
+        let line = checker.line(component);
+        checker.report(
+            &key,
+            line,
+            format!("\"{id}\" is not a valid component id"),
+            "use letters, digits, `-` and `_`, starting with a letter or digit",
+        );
+    }
+    let raw = component.get_ref();
+    let source_line = checker.line(&raw.source);
+    let source = dir.join(raw.source.get_ref());
+    if raw.source.get_ref().is_empty() {
+        checker.report(
+            format!("{key}.source"),
+            source_line,
+            "the source is empty",
+            "name the component's .wasm file, relative to the manifest",
+        );
+    } else if source.is_file() {
+        // Present.
+    } else if raw.build.is_some() && checker.sources == Sources::MayBeUnbuilt && !source.exists() {
+        // About to be built.
+    } else {
+        let problem = if source.exists() {
+            format!("{} is not a file", source.display())
+        } else {
+            format!("{} does not exist", source.display())
+        };
+        let fix = if raw.build.is_some() {
+            "run `tessera build` (or `tessera up --build`), or correct the path (it is relative \
+             to the manifest and must be what the build command writes)"
+        } else {
+            "build the component first, or correct the path (it is relative to the manifest)"
+        };
+        checker.report(format!("{key}.source"), source_line, problem, fix);
+    }
+    let limits = check_limits(checker, &key, &raw.limits);
+    let grants = check_grants(checker, &key, raw);
+    let build = raw
+        .build
+        .as_ref()
+        .and_then(|build| crate::build::check_build(checker, &key, build, dir));
+    (checker.diagnostics.len() == before).then(|| ComponentSpec {
+        id: id.to_string(),
+        source,
+        source_line,
+        limits,
+        grants,
+        build,
+    })
+}
+
+/// Checks the shape of a component's grants; whether stores and databases exist is checked
+/// against the runtime configuration by [`Manifest::resolve`].
+pub(super) fn check_grants(
+    checker: &mut Checker<'_>,
+    component_key: &str,
+    raw: &RawComponent,
+) -> Grants {
+    let mut grants = Grants::default();
+    let names = |checker: &mut Checker<'_>, field: &str, list: &[Spanned<String>]| {
+        let mut named: Vec<Named> = Vec::new();
+        for name in list {
+            let line = checker.line(name);
+            if name.get_ref().is_empty() {
+                checker.report(
+                    format!("{component_key}.{field}"),
+                    line,
+                    "an empty name",
+                    "name a store or database, such as \"default\"",
+                );
+            } else if !named.iter().any(|n| n.name == *name.get_ref()) {
+                named.push(Named {
+                    name: name.get_ref().clone(),
+                    line,
+                });
+            }
+        }
+        named
+    };
+    grants.key_value_stores = names(checker, "key_value_stores", &raw.key_value_stores);
+    grants.sql_databases = names(checker, "sql_databases", &raw.sql_databases);
+    for host in &raw.allowed_outbound_hosts {
+        match HostPattern::parse(host.get_ref()) {
+            Ok(pattern) => grants.allowed_outbound_hosts.push(pattern),
+            Err(problem) => {
+                let line = checker.line(host);
+                checker.report(
+                    format!("{component_key}.allowed_outbound_hosts"),
+                    line,
+                    problem,
+                    "see \"Outbound HTTP\" in the README for the pattern syntax",
+                );
+            }
+        }
+    }
+    for (name, value) in &raw.variables {
+        let line = checker.line(value);
+        let key = format!("{component_key}.variables.{name}");
+        if !is_variable_name(name) {
+            checker.report(
+                &key,
+                line,
+                format!("\"{name}\" is not a valid variable name"),
+                "use lower-case letters, digits and `_`, starting with a letter",
+            );
+            continue;
+        }
+        match VariableSource::parse(value.get_ref()) {
+            Ok(source) => {
+                grants
+                    .variables
+                    .insert(name.clone(), Variable { source, line });
+            }
+            Err(problem) => checker.report(
+                &key,
+                line,
+                problem,
+                "write a literal value, or \"{{ secret.<name> }}\" for a secret",
+            ),
+        }
+    }
+    grants
+}
+
+pub(super) fn check_limits(
+    checker: &mut Checker<'_>,
+    component_key: &str,
+    raw: &RawLimits,
+) -> Limits {
+    let mut limits = Limits::default();
+    let key = |name: &str| format!("{component_key}.limits.{name}");
+    if let Some(memory) = &raw.memory {
+        match size_of(memory.get_ref()) {
+            Some(bytes) if (Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(&bytes) => {
+                limits.memory = bytes;
+            }
+            Some(_) => {
+                let line = checker.line(memory);
+                checker.report(
+                    key("memory"),
+                    line,
+                    format!("{} is outside 64KiB..=4GiB", memory.get_ref()),
+                    "a WebAssembly memory holds at least one 64KiB page and at most 4GiB",
+                );
+            }
+            None => {
+                let line = checker.line(memory);
+                checker.report(
+                    key("memory"),
+                    line,
+                    format!("{} is not a size", memory.get_ref()),
+                    "write a number and a unit, such as \"64MiB\", \"512KiB\" or \"1GiB\"",
+                );
+            }
+        }
+    }
+    if let Some(timeout) = &raw.timeout {
+        match duration_of(timeout.get_ref()) {
+            Some(d) if !d.is_zero() && d <= Limits::MAX_TIMEOUT => limits.timeout = d,
+            Some(_) => {
+                let line = checker.line(timeout);
+                checker.report(
+                    key("timeout"),
+                    line,
+                    format!("{} is outside 1ms..=1h", timeout.get_ref()),
+                    "give each request a deadline between 1ms and 1h, such as \"5s\"",
+                );
+            }
+            None => {
+                let line = checker.line(timeout);
+                checker.report(
+                    key("timeout"),
+                    line,
+                    format!("{} is not a duration", timeout.get_ref()),
+                    "write a number and a unit, such as \"5s\", \"250ms\" or \"2m\"",
+                );
+            }
+        }
+    }
+    if let Some(max) = &raw.max_concurrency {
+        match u32::try_from(*max.get_ref()) {
+            Ok(n) if n >= 1 => limits.max_concurrency = n,
+            _ => {
+                let line = checker.line(max);
+                checker.report(
+                    key("max_concurrency"),
+                    line,
+                    format!("{} is not a positive number of instances", max.get_ref()),
+                    "allow at least 1 instance at once, such as `max_concurrency = 100`",
+                );
+            }
+        }
+    }
+    limits
+}
