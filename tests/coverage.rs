@@ -10,6 +10,8 @@ use std::path::Path;
 use tessera_test_support::WORKSPACE_ROOT;
 
 /// A directory, the test that serves it, and a string that test's file uses to reach it.
+/// For a guest that only a UI case uses, `file` is that case (which `tests/ui.rs` runs) and
+/// `test` is empty.
 struct Covered {
     dir: &'static str,
     file: &'static str,
