@@ -37,22 +37,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 rounds=${2:-3}
-unset RUST_BACKTRACE TOKIO_WORKER_THREADS
 export TESSERA_LOG=warn
-
-for tool in wrk curl; do
-  command -v "$tool" >/dev/null || { sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y "$tool"; }
-done
-rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-tools=target/bench-tools
-if ! "$tools/bin/wasmtime" --version 2>/dev/null | grep -q '^wasmtime 48.0.8'; then
-  echo "installing wasmtime-cli 48.0.8 into $tools (once; takes several minutes)"
-  cargo install wasmtime-cli@48.0.8 --locked --root "$tools"
-fi
+source bench/common.sh
+prepare_baselines
 echo "building (release)"
-cargo build --release -q -p hello --target wasm32-wasip2 --target-dir target/wasm
 cargo build --release -q -p tessera-cli -p native-hello
-wasm=target/wasm/wasm32-wasip2/release/hello.wasm
+wasm=$hello_wasm
 pin_server=() pin_wrk=() wrk_threads=2
 if [ "${BENCH_PIN:-0}" = 1 ]; then
   [ "$(nproc)" -ge 2 ] || { echo "BENCH_PIN=1 needs two cores"; exit 1; }
@@ -68,10 +58,7 @@ start() { # name, command...
   port=$((port + 1))
   "${pin_server[@]}" "$@" >"$results/$name.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
+  wait_for "$port" && return 0
   echo "$name did not start:"; cat "$results/$name.log"; exit 1
 }
 stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
@@ -79,10 +66,6 @@ stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 # wrk's latency figures carry units; print microseconds.
 to_us() { awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
   if (u=="us") print v; else if (u=="ms") print v*1000; else if (u=="s") print v*1000000; else print v }'; }
-
-# CPU time (user + kernel) the process has used, in clock ticks. The fields are counted after
-# the command name, which is in parentheses.
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 load() { # name, connections, threads
   local name=$1 conns=$2 threads=$3 out before after
@@ -136,10 +119,8 @@ run_server() { # name
     native) run native target/release/native-hello "$next" ;;
     tessera) run tessera target/release/tessera up --manifest examples/hello/tessera.toml \
       --listen "$next" --cache-dir "$cache" ;;
-    ws-def) run ws-def "$tools/bin/wasmtime" serve -S cli --addr "$next" "$wasm" ;;
-    ws-tuned) run ws-tuned "$tools/bin/wasmtime" serve -S cli --addr "$next" \
-      -O pooling-table-keep-resident=65536,pooling-memory-keep-resident=2097152,pooling-pagemap-scan=y \
-      "$wasm" ;;
+    ws-def) run ws-def "$wasmtime_cli" serve -S cli --addr "$next" "$wasm" ;;
+    ws-tuned) run ws-tuned "$wasmtime_cli" serve -S cli --addr "$next" "$ws_tuned_flags" "$wasm" ;;
   esac
 }
 for round in $(seq "$rounds"); do
@@ -154,11 +135,7 @@ echo
 placement="wrk -t$wrk_threads shares the cores with the server"
 [ ${#pin_server[@]} -eq 0 ] || placement="server on core 0, wrk -t1 on core 1"
 echo "hello component, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback; $placement"
-awk -v rounds="$rounds" '
-  function median(a, n,   i, j, t) {
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk -v rounds="$rounds" "$awk_median"'
   function med(key, col,   r, a) { for (r = 1; r <= rounds; r++) a[r] = v[key" "r, col]; return median(a, rounds) }
   # Column col (3: req/s, 7: CPU per request) of server num over that of den, in round r.
   function quotient(num, den, conns, col, r) { return v[num" "conns" "r, col] / v[den" "conns" "r, col] }

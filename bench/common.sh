@@ -1,0 +1,63 @@
+# Helpers shared by bench/hello.sh and bench/ceiling.sh, which load the hello component against
+# the same baselines. Sourced, not run; expects to be in the repository root.
+
+# Installs, from Debian, each of the named commands that is missing.
+need_commands() {
+  local tool sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null ||
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$tool"
+  done
+}
+
+# The baseline `wasmtime serve`: wasmtime-cli 48.0.8 in target/bench-tools, installed once.
+wasmtime_cli=target/bench-tools/bin/wasmtime
+install_wasmtime_cli() {
+  if ! "$wasmtime_cli" --version 2>/dev/null | grep -q '^wasmtime 48.0.8'; then
+    echo "installing wasmtime-cli 48.0.8 into target/bench-tools (once; takes several minutes)"
+    cargo install wasmtime-cli@48.0.8 --locked --root target/bench-tools
+  fi
+}
+
+# Its best pooling flags, the issue's "tuned" baseline.
+ws_tuned_flags=-Opooling-table-keep-resident=65536,pooling-memory-keep-resident=2097152,pooling-pagemap-scan=y
+
+# The hello component every server runs, built for wasm32-wasip2.
+hello_wasm=target/wasm/wasm32-wasip2/release/hello.wasm
+build_hello() {
+  rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+  cargo build --release -q -p hello --target wasm32-wasip2 --target-dir target/wasm
+}
+
+# What every such bench needs before it builds Tessera: wrk and curl, the baseline, the hello
+# component, and the environment every server gets (RUST_BACKTRACE unset, since with it
+# `wasmtime serve` captures a backtrace per request; TOKIO_WORKER_THREADS unset, so that every
+# server runs its default of one worker per core).
+prepare_baselines() {
+  unset RUST_BACKTRACE TOKIO_WORKER_THREADS
+  need_commands wrk curl
+  install_wasmtime_cli
+  build_hello
+}
+
+# CPU time (user + kernel) the process has used, in clock ticks. The fields are counted after
+# the command name, which is in parentheses.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# Waits until a server answers on 127.0.0.1:PORT; fails after 10 s.
+wait_for() { # port
+  local _
+  for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$1/" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# An awk function, median(a, n): the median of a[1..n] (sorts a). Put before an awk program.
+awk_median='
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }'
