@@ -47,6 +47,9 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 20;
 ///
 /// Concurrency support (the WASI 0.3 async machinery) is off: calling a WASI 0.2 export
 /// through it costs extra per call, and 0.2 guests never need it.
+///
+/// `bench/lifecycle/main.rs` repeats this configuration (it is built against other Wasmtime
+/// versions, so it cannot call this); a change here belongs there too.
 pub fn new_engine(settings: &EngineSettings) -> Result<Engine, LoadError> {
     let mut pool = PoolingAllocationConfig::new();
     let instances = settings.max_instances;
