@@ -5,7 +5,8 @@
 # previous request left in its memory); a measurement of what making and resetting a fresh
 # instance costs under load, and of the throughput an instance that cost nothing would reach.
 #
-#   tessera   tessera up examples/hello/tessera.toml: a fresh instance per request
+#   tessera   tessera up examples/hello/tessera.toml (BENCH_HELLO: as in bench/hello.sh): a fresh
+#             instance per request
 #   reused    the same, built with the patch: one instance serves request after request
 #   router    tessera answering 405 (a POST to a GET route) from its router: no Wasm at all
 #   ws-tuned  wasmtime serve 48.0.8 with its best pooling flags (as in bench/hello.sh)
@@ -58,7 +59,7 @@ fi
 results=$(mktemp -d)
 cache=$results/cache
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$results"' EXIT
-manifest=examples/hello/tessera.toml
+manifest=$hello_manifest
 target/release/tessera check --manifest "$manifest" --cache-dir "$cache" >/dev/null
 "$reused_bin" check --manifest "$manifest" --cache-dir "$cache" >/dev/null
 
@@ -109,7 +110,7 @@ reused_rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid[reused]}/status")
 echo
 placement="wrk -t$threads shares the cores with the servers"
 [ ${#pin_server[@]} -eq 0 ] || placement="servers on core 0, wrk -t1 on core 1"
-echo "hello component, ${seconds}s per load at 32 connections, $rounds rounds; $placement"
+echo "$hello_wasm, ${seconds}s per load at 32 connections, $rounds rounds; $placement"
 awk -v rounds="$rounds" "$awk_median"'
   function med(s, col,   r, a) { for (r = 1; r <= rounds; r++) a[r] = v[s, r, col]; return median(a, rounds) }
   function ratio(num, den,   r, a) { for (r = 1; r <= rounds; r++) a[r] = v[num, r, 3] / v[den, r, 3]; return median(a, rounds) }

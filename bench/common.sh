@@ -23,11 +23,19 @@ install_wasmtime_cli() {
 # Its best pooling flags, the "tuned" baseline.
 ws_tuned_flags=-Opooling-table-keep-resident=65536,pooling-memory-keep-resident=2097152,pooling-pagemap-scan=y
 
-# The hello component every server runs, built for wasm32-wasip2.
-hello_wasm=target/wasm/wasm32-wasip2/release/hello.wasm
+# The hello component every server runs, built for wasm32-wasip2, and Tessera's manifest for
+# it: examples/hello, or with BENCH_HELLO=lean the same response from bench/lean-hello, a
+# component without std (docs/performance.md, "Do std's imports matter?").
+case ${BENCH_HELLO:-examples} in
+  examples) hello_wasm=target/wasm/wasm32-wasip2/release/hello.wasm hello_manifest=examples/hello/tessera.toml
+    hello_build=(-p hello) ;;
+  lean) hello_wasm=target/wasm/wasm32-wasip2/release/lean_hello.wasm hello_manifest=bench/lean-hello/tessera.toml
+    hello_build=(--manifest-path bench/lean-hello/Cargo.toml --locked) ;;
+  *) echo "BENCH_HELLO is 'examples' (the default) or 'lean', not '$BENCH_HELLO'"; exit 1 ;;
+esac
 build_hello() {
   rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-  cargo build --release -q -p hello --target wasm32-wasip2 --target-dir target/wasm
+  cargo build --release -q "${hello_build[@]}" --target wasm32-wasip2 --target-dir target/wasm
 }
 
 # What every such bench needs before it builds Tessera: wrk and curl, the baseline, the hello

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Tessera against its baselines, in one run, on the same hello component (examples/hello):
+# Tessera against its baselines, in one run, on the same hello component (examples/hello, or
+# bench/lean-hello with BENCH_HELLO=lean):
 #
 #   native   a hyper hello server (bench/native-hello): the floor
-#   tessera  tessera up examples/hello/tessera.toml: a fresh instance per request
+#   tessera  tessera up on the component's manifest: a fresh instance per request
 #   ws-def   wasmtime serve 48.0.8, default flags (plus -S cli, which the component needs)
 #   ws-tuned wasmtime serve 48.0.8 with its best pooling flags
 #
@@ -18,6 +19,7 @@
 #
 #   bench/hello.sh [DURATION [ROUNDS]]
 #   BENCH_PIN=1 bench/hello.sh [DURATION [ROUNDS]]
+#   BENCH_HELLO=lean bench/hello.sh [DURATION [ROUNDS]]
 #
 # BENCH_PIN=1 gives the server and wrk a core each: every server runs on core 0 (`taskset`;
 # Tokio, in Tessera and in `wasmtime serve`, then starts one worker) and wrk on core 1 with one
@@ -111,13 +113,13 @@ run() { # name, command...
 cache=$(mktemp -d)
 # Fill the compile cache first, so that Tessera's idle RSS is that of a normal (re)start rather
 # than of a process that has just run Cranelift.
-TESSERA_LOG=off target/release/tessera check --manifest examples/hello/tessera.toml --cache-dir "$cache"
+TESSERA_LOG=off target/release/tessera check --manifest "$hello_manifest" --cache-dir "$cache"
 servers=(native tessera ws-def ws-tuned)
 run_server() { # name
   local next="127.0.0.1:$((port + 1))"
   case $1 in
     native) run native target/release/native-hello "$next" ;;
-    tessera) run tessera target/release/tessera up --manifest examples/hello/tessera.toml \
+    tessera) run tessera target/release/tessera up --manifest "$hello_manifest" \
       --listen "$next" --cache-dir "$cache" ;;
     ws-def) run ws-def "$wasmtime_cli" serve -S cli --addr "$next" "$wasm" ;;
     ws-tuned) run ws-tuned "$wasmtime_cli" serve -S cli --addr "$next" "$ws_tuned_flags" "$wasm" ;;
@@ -134,7 +136,7 @@ rm -rf "$cache"
 echo
 placement="wrk -t$wrk_threads shares the cores with the server"
 [ ${#pin_server[@]} -eq 0 ] || placement="server on core 0, wrk -t1 on core 1"
-echo "hello component, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback; $placement"
+echo "$hello_wasm, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback; $placement"
 awk -v rounds="$rounds" "$awk_median"'
   function med(key, col,   r, a) { for (r = 1; r <= rounds; r++) a[r] = v[key" "r, col]; return median(a, rounds) }
   # Column col (3: req/s, 7: CPU per request) of server num over that of den, in round r.

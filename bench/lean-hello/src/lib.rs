@@ -10,7 +10,7 @@
 
 extern crate alloc;
 
-use alloc::vec::Vec;
+use alloc::string::ToString as _;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -95,7 +95,10 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
     fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
         let headers = Fields::from_list(&[
             ("content-type".into(), b"text/plain; charset=utf-8".to_vec()),
-            ("content-length".into(), Vec::from(b"20")),
+            (
+                "content-length".into(),
+                GREETING.len().to_string().into_bytes(),
+            ),
         ])
         .expect("these headers are valid");
         let response = OutgoingResponse::new(headers);
@@ -105,7 +108,10 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
         // What std's `write_all` does for examples/hello: ask how much fits, then write, so
         // that both components make the same host calls.
         let room = out.check_write().expect("the client is reading");
-        assert!(room >= GREETING.len() as u64, "a new body takes 20 bytes");
+        assert!(
+            room >= GREETING.len() as u64,
+            "a new body takes the greeting"
+        );
         out.write(GREETING).expect("the client is reading");
         drop(out);
         OutgoingBody::finish(body, None).expect("the body is complete");
