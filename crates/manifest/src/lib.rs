@@ -26,6 +26,7 @@
 //! - `model`: the validated types.
 //! - `middleware`: named middleware (`[middleware.<name>]`) and route middleware lists.
 //! - `grants`: what a component may use (stores, databases, hosts, variables).
+//! - `migrations`: `[sql_database.<name>]` and its folder of migrations.
 //! - `runtime_config`: the backends behind stores and databases, and secrets.
 //! - `resolve`: grants checked against the runtime configuration, variables given values.
 //! - `error`: [`Diagnostic`] and [`ManifestError`].
@@ -36,6 +37,7 @@ mod build;
 mod error;
 mod grants;
 mod middleware;
+mod migrations;
 mod model;
 mod raw;
 mod resolve;
@@ -56,6 +58,7 @@ pub use middleware::{
     ApiKeySpec, CompressionSpec, CorsSpec, FileSetting, GuardSpec, JWT_ALGORITHMS, JsonSchemaSpec,
     JwtKey, JwtSpec, MiddlewareKind, MiddlewareSpec, RateKey, RateLimitSpec, SecretSetting,
 };
+pub use migrations::{Migration, SqlDatabaseSpec};
 pub use model::{ComponentSpec, Limits, Manifest, Route};
 pub use resolve::{ResolvedGrants, ResolvedVariable};
 pub use route::{PatternError, RoutePattern, Segment};

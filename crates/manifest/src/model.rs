@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Grants, MiddlewareSpec, RoutePattern};
+use crate::{Grants, MiddlewareSpec, RoutePattern, SqlDatabaseSpec};
 
 /// A validated `tessera.toml`.
 #[derive(Debug, Clone)]
@@ -19,6 +19,8 @@ pub struct Manifest {
     pub components: BTreeMap<String, ComponentSpec>,
     /// The named middleware, by name.
     pub middleware: BTreeMap<String, MiddlewareSpec>,
+    /// What the application asks of its SQL databases (`[sql_database.<name>]`), by name.
+    pub sql_databases: BTreeMap<String, SqlDatabaseSpec>,
 }
 
 /// One `[[route]]`.

@@ -17,6 +17,8 @@ pub(crate) struct RawManifest {
     pub component: BTreeMap<String, Spanned<RawComponent>>,
     #[serde(default)]
     pub middleware: BTreeMap<String, Spanned<RawMiddleware>>,
+    #[serde(default)]
+    pub sql_database: BTreeMap<String, Spanned<crate::migrations::RawSqlDatabase>>,
     pub app: Option<RawApp>,
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
+use tessera_runtime::capabilities::sql::migrate::Mode as MigrationMode;
 use tessera_runtime::{
     Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings, Purpose,
     new_engine,
@@ -93,6 +94,29 @@ pub async fn load(args: &AppArgs, purpose: Purpose) -> anyhow::Result<Option<Loa
             return Ok(None);
         }
     };
+    // Schemas before components: a component's trial instance may already query its tables.
+    let mode = match purpose {
+        Purpose::Serve => MigrationMode::Apply,
+        Purpose::Check => MigrationMode::Try,
+    };
+    let failed = backends.migrate(&manifest.sql_databases, mode).await;
+    if !failed.is_empty() {
+        let diagnostics = failed
+            .iter()
+            .map(|(name, error)| {
+                let spec = &manifest.sql_databases[name];
+                Diagnostic::new(
+                    &manifest.file,
+                    format!("sql_database.{name}.migrations"),
+                    format!("database \"{name}\": {error}"),
+                    error.fix(),
+                )
+                .at_line(spec.line)
+            })
+            .collect();
+        report(&ManifestError { diagnostics });
+        return Ok(None);
+    }
     let capabilities: BTreeMap<_, _> = grants
         .iter()
         .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))

@@ -2,7 +2,8 @@
 //!
 //! `parse` reads the file, then checks each component (`component.rs`), each route and the
 //! routes that would answer the same requests (`route.rs`), and the middleware
-//! (`crate::middleware`), reporting every problem into one [`Checker`].
+//! (`crate::middleware`) and the SQL databases' migrations (`crate::migrations`), reporting
+//! every problem into one [`Checker`].
 
 mod component;
 mod route;
@@ -16,6 +17,7 @@ use toml::Spanned;
 use crate::Manifest;
 use crate::error::{Diagnostic, Lines, ManifestError, did_you_mean};
 use crate::middleware::{check_chain, check_middleware};
+use crate::migrations::check_sql_database;
 use crate::raw::RawManifest;
 use component::check_component;
 pub(crate) use component::is_component_id;
@@ -128,6 +130,20 @@ pub(crate) fn parse(
     }
     check_duplicates(&mut checker, &routes, &raw.route);
 
+    let mut sql_databases = BTreeMap::new();
+    for (name, table) in &raw.sql_database {
+        let granted = raw.component.values().any(|component| {
+            component
+                .get_ref()
+                .sql_databases
+                .iter()
+                .any(|granted| granted.get_ref() == name)
+        });
+        if let Some(spec) = check_sql_database(&mut checker, name, table, dir, granted) {
+            sql_databases.insert(name.clone(), spec);
+        }
+    }
+
     if raw.route.is_empty() {
         checker.report(
             "route",
@@ -144,6 +160,7 @@ pub(crate) fn parse(
             routes,
             components,
             middleware,
+            sql_databases,
         })
     } else {
         checker

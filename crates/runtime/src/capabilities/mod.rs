@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use tessera_manifest::{
     HostPattern, KvBackend, ResolvedGrants, ResolvedVariable, RuntimeConfig, SqlBackend,
+    SqlDatabaseSpec,
 };
 use wasmtime::component::{HasSelf, Linker};
 
@@ -179,6 +180,33 @@ impl Backends {
         })
     }
 
+    /// Applies each database's migrations ([`sql::migrate`]), or in [`Mode::Try`] checks that
+    /// they would apply; logs what each did. Returns the databases whose migrations failed.
+    ///
+    /// [`Mode::Try`]: sql::migrate::Mode::Try
+    pub async fn migrate(
+        &self,
+        databases: &BTreeMap<String, SqlDatabaseSpec>,
+        mode: sql::migrate::Mode,
+    ) -> Vec<(String, sql::migrate::MigrationError)> {
+        let mut failed = Vec::new();
+        for (name, spec) in databases {
+            if spec.migrations.is_empty() {
+                continue;
+            }
+            let Some(db) = self.sql.get(name) else {
+                // Only a database no component is granted is not open, and the manifest
+                // refuses migrations for one.
+                continue;
+            };
+            match sql::migrate::migrate(db.as_ref(), &spec.migrations, mode).await {
+                Ok(outcome) => log_migrations(name, &outcome, mode),
+                Err(error) => failed.push((name.clone(), error)),
+            }
+        }
+        failed
+    }
+
     /// What `component` may use, given its resolved grants.
     pub fn capabilities(&self, component: &str, grants: &ResolvedGrants) -> Arc<Capabilities> {
         Arc::new(Capabilities {
@@ -200,6 +228,30 @@ impl Backends {
             variables: grants.variables.clone(),
             outbound: Some(self.outbound.clone()),
         })
+    }
+}
+
+fn log_migrations(name: &str, outcome: &sql::migrate::Outcome, mode: sql::migrate::Mode) {
+    let millis = outcome.elapsed.as_millis();
+    let total = outcome.already + outcome.applied.len();
+    if !outcome.newer.is_empty() {
+        tracing::warn!(
+            "SQL database {name} has migrations newer than this application's: {} (a newer \
+             release applied them)",
+            outcome.newer.join(", ")
+        );
+    }
+    match (outcome.applied.is_empty(), mode) {
+        (true, _) => tracing::info!("SQL database {name}: migrations up to date ({total})"),
+        (false, sql::migrate::Mode::Apply) => tracing::info!(
+            "SQL database {name}: applied {} ({} of {total} migrations) in {millis} ms",
+            outcome.applied.join(", "),
+            outcome.applied.len()
+        ),
+        (false, sql::migrate::Mode::Try) => tracing::info!(
+            "SQL database {name}: {} would apply cleanly (tried and rolled back in {millis} ms)",
+            outcome.applied.join(", ")
+        ),
     }
 }
 

@@ -1,7 +1,8 @@
-//! SQL databases: the [`SqlDatabase`] trait, its backends (SQLite, PostgreSQL), and the
-//! `tessera:host/sql` host functions.
+//! SQL databases: the [`SqlDatabase`] trait, its backends (SQLite, PostgreSQL), the
+//! `tessera:host/sql` host functions, and migrations applied before serving.
 
 mod host;
+pub mod migrate;
 mod postgres;
 mod sqlite;
 
@@ -81,6 +82,12 @@ pub trait SqlConnection: Send {
     async fn query(&mut self, sql: &str, params: Vec<SqlValue>) -> Result<RowSet, SqlError>;
     /// Runs `BEGIN`, `COMMIT` or `ROLLBACK`, and remembers whether a transaction is open.
     async fn transaction(&mut self, step: TransactionStep) -> Result<(), SqlError>;
+    /// Begins a transaction that holds the database's migration lock until it ends (SQLite's
+    /// write lock, or a PostgreSQL advisory lock), so that hosts migrating one database at
+    /// once run one after the other. End it with [`SqlConnection::transaction`].
+    async fn begin_migration(&mut self) -> Result<(), SqlError>;
+    /// Runs a script of statements separated by `;` (a migration file), without parameters.
+    async fn execute_script(&mut self, sql: &str) -> Result<(), SqlError>;
 }
 
 /// A transaction statement.

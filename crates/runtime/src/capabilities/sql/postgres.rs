@@ -143,7 +143,24 @@ impl SqlConnection for PostgresConnection {
         self.in_transaction = step.opens();
         Ok(())
     }
+
+    async fn begin_migration(&mut self) -> Result<(), SqlError> {
+        self.transaction(TransactionStep::Begin).await?;
+        // Released when the transaction ends, however it ends.
+        self.client()
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> Result<(), SqlError> {
+        self.client().batch_execute(sql).await.map_err(pg_error)
+    }
 }
+
+/// The advisory lock key hosts take while migrating a database: "tessera" in ASCII.
+const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261;
 
 /// A parameter, converted to the type the server inferred for its placeholder.
 #[derive(Debug)]

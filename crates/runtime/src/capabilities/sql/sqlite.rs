@@ -177,6 +177,18 @@ impl SqlConnection for SqliteConnection {
         self.run(move |conn| conn.execute_batch(step.sql()).map_err(sql_error))
             .await
     }
+
+    async fn begin_migration(&mut self) -> Result<(), SqlError> {
+        // IMMEDIATE takes the write lock at once (waiting up to `busy_timeout` for another
+        // host's), rather than at the first write, when two readers could deadlock.
+        self.execute_script("BEGIN IMMEDIATE").await
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> Result<(), SqlError> {
+        let sql = sql.to_string();
+        self.run(move |conn| conn.execute_batch(&sql).map_err(sql_error))
+            .await
+    }
 }
 
 fn to_sqlite(value: SqlValue) -> Value {

@@ -1,0 +1,1 @@
+INSRT INTO t (id) VALUES (1);
