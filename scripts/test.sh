@@ -35,4 +35,5 @@ cargo test --locked
 # The Wasm guests (test guests and examples) are linted for their own target.
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
   -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \
-  -p tessera-guest -p tessera-sdk -p kv-cache -p notes -p tenant-gate -p versioned -- -D warnings
+  -p tessera-guest -p tessera-sdk -p kv-cache -p notes -p tenant-gate -p versioned -p matmul \
+  -p fastserve-health -p fastserve-compute -p fastserve-cache -p fastserve-db -- -D warnings

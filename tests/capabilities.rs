@@ -673,15 +673,8 @@ async fn examples_notes_stores_and_lists() {
 async fn examples_notes_on_postgres() {
     let postgres = Postgres::start();
     let state = tempfile::tempdir().expect("tempdir");
-    let config = state.path().join("runtime.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sql_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n",
-            postgres.url()
-        ),
-    )
-    .expect("runtime.toml");
+    let config =
+        tessera_test_support::services::runtime_config(state.path(), None, Some(&postgres));
     let server = Server::start_with(
         TESSERA,
         &std::path::Path::new(tessera_test_support::WORKSPACE_ROOT)

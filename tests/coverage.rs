@@ -27,6 +27,18 @@ const COVERED: &[Covered] = &[
         names: "examples/hello/tessera.toml",
     },
     Covered {
+        dir: "examples/matmul",
+        file: "tests/apps.rs",
+        test: "examples_matmul_checksums_kernels_and_bad_input",
+        names: "example(\"matmul\")",
+    },
+    Covered {
+        dir: "examples/fastserve",
+        file: "tests/apps.rs",
+        test: "examples_fastserve_on_embedded_storage",
+        names: "example(\"fastserve\")",
+    },
+    Covered {
         dir: "examples/kv-cache",
         file: "tests/capabilities.rs",
         test: "examples_kv_cache_hits_until_the_ttl_expires",

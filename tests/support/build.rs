@@ -1,5 +1,6 @@
 //! Builds the Wasm guests the end-to-end tests serve: the test guests under `tests/guests` and
-//! `examples/hello`, for wasm32-wasip2, in release mode, into `target/wasm`.
+//! the examples, for wasm32-wasip2, in release mode, into `target/wasm` (and `target/wasm-simd`
+//! for those built with SIMD).
 //!
 //! A nested cargo with its own target directory: it never waits on the host build's lock, and
 //! cargo's own freshness check rebuilds only guests whose sources changed (a no-op run takes
@@ -20,7 +21,15 @@ const GUESTS: &[&str] = &[
     "notes",
     "tenant-gate",
     "versioned",
+    "fastserve-health",
+    "fastserve-compute",
+    "fastserve-cache",
+    "fastserve-db",
 ];
+
+/// Guests built with SIMD (and the flags below), into their own target directory; their
+/// manifests' build commands use the same flags, so cargo finds them fresh either way.
+const SIMD_GUESTS: &[&str] = &["matmul"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -40,10 +49,26 @@ fn main() {
     }
 
     let target_dir = root.join("target/wasm");
+    build(&root, &target_dir, GUESTS, None);
+    build(
+        &root,
+        &root.join("target/wasm-simd"),
+        SIMD_GUESTS,
+        Some("-C target-feature=+simd128 -C llvm-args=-force-vector-interleave=4"),
+    );
+    println!(
+        "cargo::rustc-env=TESSERA_GUEST_DIR={}",
+        target_dir.join("wasm32-wasip2/release").display()
+    );
+    println!("cargo::rustc-env=TESSERA_WORKSPACE_ROOT={}", display(&root));
+}
+
+/// Builds `guests` for wasm32-wasip2 in release mode into `target_dir`, with `rustflags`.
+fn build(root: &Path, target_dir: &Path, guests: &[&str], rustflags: Option<&str>) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args([
             "build",
             "--release",
@@ -51,8 +76,8 @@ fn main() {
             "wasm32-wasip2",
             "--target-dir",
         ])
-        .arg(&target_dir);
-    for guest in GUESTS {
+        .arg(target_dir);
+    for guest in guests {
         command.args(["-p", guest]);
     }
     // The outer build's settings are for the host; none of them may leak into the guest build.
@@ -69,6 +94,9 @@ fn main() {
     ] {
         command.env_remove(var);
     }
+    if let Some(flags) = rustflags {
+        command.env("RUSTFLAGS", flags);
+    }
     let output = command
         .output()
         .expect("cannot run cargo to build the test guests");
@@ -82,11 +110,6 @@ fn main() {
             };
         panic!("building the test guests failed:\n{stderr}{hint}");
     }
-    println!(
-        "cargo::rustc-env=TESSERA_GUEST_DIR={}",
-        target_dir.join("wasm32-wasip2/release").display()
-    );
-    println!("cargo::rustc-env=TESSERA_WORKSPACE_ROOT={}", display(&root));
 }
 
 fn display(path: &Path) -> String {

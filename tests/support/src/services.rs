@@ -165,6 +165,28 @@ impl Drop for Postgres {
     }
 }
 
+/// Writes `<dir>/runtime.toml`, a runtime configuration that serves the `default` key-value
+/// store from `redis` and the `default` SQL database from `postgres` (each one given; the
+/// other stays embedded), and returns its path.
+pub fn runtime_config(dir: &Path, redis: Option<&Redis>, postgres: Option<&Postgres>) -> PathBuf {
+    let mut text = String::new();
+    if let Some(redis) = redis {
+        text.push_str(&format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n",
+            redis.url()
+        ));
+    }
+    if let Some(postgres) = postgres {
+        text.push_str(&format!(
+            "[sql_database.default]\ntype = \"postgres\"\nurl = \"{}\"\n",
+            postgres.url()
+        ));
+    }
+    let file = dir.join("runtime.toml");
+    std::fs::write(&file, text).expect("write runtime.toml");
+    file
+}
+
 /// The newest `/usr/lib/postgresql/<version>/bin`.
 fn postgres_bin() -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
