@@ -59,7 +59,7 @@ pub use middleware::{
     JwtKey, JwtSpec, MiddlewareKind, MiddlewareSpec, RateKey, RateLimitSpec, SecretSetting,
 };
 pub use migrations::{Migration, SqlDatabaseSpec};
-pub use model::{ComponentSpec, Limits, Manifest, Route};
+pub use model::{ComponentSpec, Handler, Limits, Manifest, Route};
 pub use resolve::{ResolvedGrants, ResolvedVariable};
 pub use route::{PatternError, RoutePattern, Segment};
 pub use runtime_config::{

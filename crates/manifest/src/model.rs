@@ -30,8 +30,8 @@ pub struct Route {
     pub index: usize,
     /// The parsed path pattern.
     pub pattern: RoutePattern,
-    /// The id of the component that serves it.
-    pub component: String,
+    /// What answers it.
+    pub handler: Handler,
     /// The methods it accepts; `None` accepts every method.
     pub methods: Option<Vec<http::Method>>,
     /// The middleware it runs through, in order: `[app] middleware`, then its own (each
@@ -39,7 +39,25 @@ pub struct Route {
     pub middleware: Vec<String>,
 }
 
+/// What answers a route's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handler {
+    /// The component with this id.
+    Component(String),
+    /// The static files in this folder (`files = "web"`), resolved against the manifest's
+    /// directory. The route ends in `/...`; the rest of the path names the file.
+    Files(PathBuf),
+}
+
 impl Route {
+    /// The id of the component that serves this route, if a component does.
+    pub fn component(&self) -> Option<&str> {
+        match &self.handler {
+            Handler::Component(id) => Some(id),
+            Handler::Files(_) => None,
+        }
+    }
+
     /// Whether this route accepts `method`. A route that accepts GET also accepts HEAD.
     pub fn allows(&self, method: &http::Method) -> bool {
         match &self.methods {

@@ -35,7 +35,9 @@ pub(crate) struct RawApp {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRoute {
     pub path: Spanned<String>,
-    pub component: Spanned<String>,
+    pub component: Option<Spanned<String>>,
+    /// A folder of static files, instead of a component.
+    pub files: Option<Spanned<String>>,
     pub methods: Option<Spanned<Vec<Spanned<String>>>>,
     pub middleware: Option<Spanned<Vec<Spanned<String>>>>,
 }

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
-use tessera_manifest::{Diagnostic, Manifest, ManifestError};
+use tessera_manifest::{Diagnostic, Handler, Manifest, ManifestError};
 use tessera_runtime::{Capabilities, ComponentLoader, HttpComponent, LoadReport};
 use tokio::task::JoinSet;
 
 use crate::Router;
-use crate::middleware::{Chain, Middleware};
+use crate::files::StaticFiles;
+use crate::middleware::{Chain, Middleware, component_endpoint};
 use crate::rejection::Rejections;
 
 pub use tessera_manifest::RESERVED_HEADER_PREFIX;
@@ -20,9 +21,27 @@ pub const PATH_REST_HEADER: &str = "tessera-path-rest";
 /// Prefix of one header per `:name` parameter: `tessera-param-<name>` (lower case).
 pub const PARAM_HEADER_PREFIX: &str = "tessera-param-";
 
+/// What answers a route.
+pub(crate) enum Endpoint {
+    /// A component.
+    Component(Arc<HttpComponent>),
+    /// A folder of static files.
+    Files(Arc<StaticFiles>),
+}
+
+impl Endpoint {
+    /// What the access log names: the component's id, or `files`.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Component(component) => component.id(),
+            Self::Files(_) => "files",
+        }
+    }
+}
+
 /// What a route resolves to.
 pub(crate) struct RouteTarget {
-    pub(crate) component: Arc<HttpComponent>,
+    pub(crate) endpoint: Endpoint,
     pub(crate) route: HeaderValue,
     /// One header name per parameter, in path order; built here so requests allocate none.
     pub(crate) param_headers: Vec<HeaderName>,
@@ -138,10 +157,24 @@ impl App {
         let mut router = Router::new();
         for route in &manifest.routes {
             let key = format!("route[{}]", route.index);
-            let component = components
-                .get(&route.component)
-                .expect("the manifest checked that routed components exist")
-                .clone();
+            let endpoint = match &route.handler {
+                Handler::Component(id) => Endpoint::Component(
+                    components
+                        .get(id)
+                        .expect("the manifest checked that routed components exist")
+                        .clone(),
+                ),
+                Handler::Files(dir) => {
+                    Endpoint::Files(Arc::new(StaticFiles::new(dir).map_err(|e| {
+                        Diagnostic::new(
+                            &manifest.file,
+                            format!("{key}.files"),
+                            format!("{} cannot be served: {e}", dir.display()),
+                            "name an existing folder, relative to the manifest",
+                        )
+                    })?))
+                }
+            };
             let route_header = HeaderValue::from_str(&route.pattern.raw)
                 .expect("route patterns are visible ASCII");
             let param_headers = route
@@ -156,15 +189,16 @@ impl App {
                 })
                 .collect();
             let chain = (!route.middleware.is_empty()).then(|| {
-                middleware.chain(
-                    &route.middleware,
-                    component.clone(),
-                    &components,
-                    &rejections,
-                )
+                let end = match &endpoint {
+                    Endpoint::Component(component) => {
+                        component_endpoint(component.clone(), rejections.clone())
+                    }
+                    Endpoint::Files(files) => files.chain(),
+                };
+                middleware.chain(&route.middleware, end, &components, &rejections)
             });
             let target = RouteTarget {
-                component,
+                endpoint,
                 route: route_header,
                 param_headers,
                 wildcard: route.pattern.wildcard,

@@ -8,6 +8,7 @@
 //! - `middleware`: route middleware, built once and composed per route.
 //! - `rejection`: host-side failures and their status codes, in one table.
 //! - `body`: the response body type.
+//! - `files`: static files routes (`files = "web"`).
 //! - `live`: an app whose components can be replaced while it serves ([`LiveApp`]).
 //! - `admin`: the admin endpoint (replace a component over HTTP).
 //! - `serve`: the accept loop ([`Server`]).
@@ -18,6 +19,7 @@
 mod admin;
 mod app;
 mod body;
+mod files;
 mod live;
 pub mod middleware;
 mod rejection;

@@ -67,6 +67,15 @@ pub enum Rejection {
         /// (JSON Pointer path, message), at most a few.
         errors: Vec<(String, String)>,
     },
+    /// A files route has no file at this path (or the path leaves its folder).
+    NoSuchFile,
+    /// The `Range` asked for lies outside the file.
+    RangeNotSatisfiable {
+        /// The file's length.
+        length: u64,
+    },
+    /// A file exists but cannot be read.
+    FileUnreadable,
 }
 
 impl Rejection {
@@ -95,6 +104,9 @@ impl Rejection {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidJson { .. } => StatusCode::BAD_REQUEST,
             Self::SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NoSuchFile => StatusCode::NOT_FOUND,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::FileUnreadable => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -130,6 +142,11 @@ impl Rejection {
                 [(path, message)] => format!("{path}: {message}"),
                 _ => format!("{} violations of the schema", errors.len()),
             },
+            Self::NoSuchFile => "no file at this path".into(),
+            Self::RangeNotSatisfiable { length } => {
+                format!("the range is outside the file's {length} bytes")
+            }
+            Self::FileUnreadable => "the file cannot be read".into(),
         }
     }
 
@@ -174,6 +191,13 @@ impl Rejection {
                 headers.insert("ratelimit-limit", HeaderValue::from(*limit));
                 headers.insert("ratelimit-remaining", HeaderValue::from_static("0"));
                 headers.insert("ratelimit-reset", HeaderValue::from(*retry_after));
+            }
+            Self::RangeNotSatisfiable { length } => {
+                headers.insert(
+                    http::header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{length}"))
+                        .expect("a number is valid header text"),
+                );
             }
             _ => {}
         }

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
 
-use crate::app::{PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
+use crate::app::{Endpoint, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 use crate::router::RouteError;
 use crate::{App, Rejection, ResponseBody};
 
@@ -79,16 +79,18 @@ impl App {
             headers.insert(HOST, connection.host.clone());
         }
 
-        let component = &target.component;
         let (method, uri) = (parts.method.clone(), parts.uri.clone());
-        let response = match &target.chain {
+        let response = match (&target.chain, &target.endpoint) {
             // The common case stays as lean as it was before middleware existed: no boxed
             // body, no extensions, no service stack.
-            None => match component.handle(Request::from_parts(parts, body)).await {
-                Ok(response) => response.map(ResponseBody::Guest),
-                Err(error) => self.rejections.reject(error, &method, &uri, None),
-            },
-            Some(chain) => {
+            (None, Endpoint::Component(component)) => {
+                match component.handle(Request::from_parts(parts, body)).await {
+                    Ok(response) => response.map(ResponseBody::Guest),
+                    Err(error) => self.rejections.reject(error, &method, &uri, None),
+                }
+            }
+            (None, Endpoint::Files(files)) => files.serve(&Request::from_parts(parts, ())).await,
+            (Some(chain), _) => {
                 parts.extensions.insert(ClientAddr(connection.peer));
                 let body = body.map_err(Into::into).boxed_unsync();
                 chain.call(Request::from_parts(parts, body)).await
@@ -102,7 +104,7 @@ impl App {
             started,
             &method,
             &uri,
-            component.id(),
+            target.endpoint.name(),
             request_id,
             &response,
         );

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tessera_dev::Builder;
+use tessera_manifest::Handler;
 use tessera_runtime::{EngineSettings, EpochTicker, Purpose};
 use tessera_server::{AdminServer, AdminToken, LiveApp, Server, Shutdown};
 
@@ -69,7 +70,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             || "*".to_string(),
             |m| m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
         );
-        tracing::info!("route {} [{methods}] -> {}", route.pattern, route.component);
+        match &route.handler {
+            Handler::Component(id) => {
+                tracing::info!("route {} [{methods}] -> {id}", route.pattern);
+            }
+            Handler::Files(dir) => {
+                tracing::info!(
+                    "route {} [{methods}] -> files in {}",
+                    route.pattern,
+                    dir.display()
+                );
+            }
+        }
     }
     tracing::info!("serving http://{addr}");
     let shutdown = Shutdown::on_signals().context("cannot install signal handlers")?;

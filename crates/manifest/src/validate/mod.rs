@@ -104,7 +104,7 @@ pub(crate) fn parse(
 
     let mut routes = Vec::new();
     for (index, route) in raw.route.iter().enumerate() {
-        if let Some(mut checked) = check_route(&mut checker, index, route, &component_ids) {
+        if let Some(mut checked) = check_route(&mut checker, index, route, &component_ids, dir) {
             let own: &[Spanned<String>] = route
                 .get_ref()
                 .middleware

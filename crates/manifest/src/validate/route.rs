@@ -1,17 +1,20 @@
 //! Checking one `[[route]]`, and routes that would answer the same requests.
 
+use std::path::Path;
+
 use toml::Spanned;
 
 use super::Checker;
 use crate::error::did_you_mean;
 use crate::raw::RawRoute;
-use crate::{Route, RoutePattern};
+use crate::{Handler, Route, RoutePattern};
 
 pub(super) fn check_route(
     checker: &mut Checker<'_>,
     index: usize,
     route: &Spanned<RawRoute>,
     component_ids: &[&str],
+    dir: &Path,
 ) -> Option<Route> {
     let key = format!("route[{index}]");
     let raw = route.get_ref();
@@ -26,26 +29,37 @@ pub(super) fn check_route(
         }
     };
 
-    let component = raw.component.get_ref();
-    if !component_ids.contains(&component.as_str()) {
-        let line = checker.line(&raw.component);
-        let fix = match did_you_mean(component, component_ids.iter().copied()) {
-            Some(close) => format!("did you mean \"{close}\"?"),
-            None if component_ids.is_empty() => {
-                format!("declare it: [component.{component}] with source = \"<file>.wasm\"")
-            }
-            None => format!(
-                "declare [component.{component}], or use one of: {}",
-                component_ids.join(", ")
-            ),
-        };
-        checker.report(
-            format!("{key}.component"),
-            line,
-            format!("unknown component \"{component}\""),
-            fix,
-        );
-    }
+    let handler = match (&raw.component, &raw.files) {
+        (Some(component), None) => {
+            check_component_name(checker, &key, component, component_ids);
+            Handler::Component(component.get_ref().clone())
+        }
+        (None, Some(files)) => {
+            check_files(checker, &key, raw, files, pattern.as_ref(), dir);
+            Handler::Files(dir.join(files.get_ref()))
+        }
+        (Some(_), Some(files)) => {
+            let line = checker.line(files);
+            checker.report(
+                format!("{key}.files"),
+                line,
+                "a route is answered by a component or by files, not both",
+                "remove `component` or `files`, or split them into two routes",
+            );
+            return None;
+        }
+        (None, None) => {
+            let line = checker.line(route);
+            checker.report(
+                format!("{key}.component"),
+                line,
+                "this required key is missing",
+                "add the id of the component that serves it: `component = \"<id>\"` \
+                 (or `files = \"<folder>\"` for static files)",
+            );
+            return None;
+        }
+    };
 
     let methods = raw.methods.as_ref().map(|methods| {
         let mut parsed: Vec<http::Method> = Vec::new();
@@ -86,10 +100,102 @@ pub(super) fn check_route(
     Some(Route {
         index,
         pattern: pattern.expect("no diagnostic means the pattern parsed"),
-        component: component.clone(),
-        methods,
+        methods: match (&handler, methods) {
+            // A folder answers GET (and so HEAD) unless the route says otherwise.
+            (Handler::Files(_), None) => Some(vec![http::Method::GET]),
+            (_, methods) => methods,
+        },
+        handler,
         middleware: Vec::new(),
     })
+}
+
+fn check_component_name(
+    checker: &mut Checker<'_>,
+    key: &str,
+    component: &Spanned<String>,
+    component_ids: &[&str],
+) {
+    let name = component.get_ref();
+    if component_ids.contains(&name.as_str()) {
+        return;
+    }
+    let line = checker.line(component);
+    let fix = match did_you_mean(name, component_ids.iter().copied()) {
+        Some(close) => format!("did you mean \"{close}\"?"),
+        None if component_ids.is_empty() => {
+            format!("declare it: [component.{name}] with source = \"<file>.wasm\"")
+        }
+        None => format!(
+            "declare [component.{name}], or use one of: {}",
+            component_ids.join(", ")
+        ),
+    };
+    checker.report(
+        format!("{key}.component"),
+        line,
+        format!("unknown component \"{name}\""),
+        fix,
+    );
+}
+
+/// A files route: an existing folder, a path that ends in `/...` (the rest names the file),
+/// and no method but GET and HEAD.
+fn check_files(
+    checker: &mut Checker<'_>,
+    key: &str,
+    raw: &RawRoute,
+    files: &Spanned<String>,
+    pattern: Option<&RoutePattern>,
+    dir: &Path,
+) {
+    let folder = dir.join(files.get_ref());
+    if !folder.is_dir() {
+        let line = checker.line(files);
+        let problem = if folder.exists() {
+            format!("{} is not a folder", folder.display())
+        } else {
+            format!("{} does not exist", folder.display())
+        };
+        checker.report(
+            format!("{key}.files"),
+            line,
+            problem,
+            "name the folder of static files, relative to the manifest",
+        );
+    }
+    if pattern.is_some_and(|p| !p.wildcard) {
+        let line = checker.line(&raw.path);
+        checker.report(
+            format!("{key}.path"),
+            line,
+            format!(
+                "\"{}\" serves files, so it must end in `/...`, which names the file",
+                raw.path.get_ref()
+            ),
+            format!(
+                "write `path = \"{}/...\"`",
+                raw.path.get_ref().trim_end_matches('/')
+            ),
+        );
+    }
+    if let Some(methods) = &raw.methods
+        && let Some(other) = methods
+            .get_ref()
+            .iter()
+            .find(|m| !matches!(m.get_ref().as_str(), "GET" | "HEAD"))
+    {
+        let line = checker.line(other);
+        checker.report(
+            format!("{key}.methods"),
+            line,
+            format!(
+                "a files route answers GET and HEAD, not {}",
+                other.get_ref()
+            ),
+            "remove the method, or route it to a component",
+        );
+    }
 }
 
 /// Two routes with the same shape (same segments, any parameter names) conflict unless their

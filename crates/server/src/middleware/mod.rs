@@ -63,7 +63,7 @@ pub(crate) trait Stage: Send + Sync + 'static {
 pub(crate) struct Chain(Arc<dyn Stage>);
 
 impl Chain {
-    fn new(stage: impl Stage) -> Self {
+    pub(crate) fn new(stage: impl Stage) -> Self {
         Self(Arc::new(stage))
     }
 
@@ -297,15 +297,16 @@ impl Middleware {
         })
     }
 
-    /// The chain for a route: `names` in order, then `component`.
+    /// The chain for a route: `names` in order, then `endpoint` (what answers the route: its
+    /// component, [`component_endpoint`], or its files).
     pub(crate) fn chain(
         &self,
         names: &[String],
-        component: Arc<HttpComponent>,
+        endpoint: Chain,
         components: &BTreeMap<String, Arc<HttpComponent>>,
         rejections: &Arc<Rejections>,
     ) -> Chain {
-        let mut chain = endpoint(component, rejections.clone());
+        let mut chain = endpoint;
         // Gates next to each other run as one step: one future for all of them.
         let mut gates = Vec::new();
         for name in names.iter().rev() {
@@ -338,8 +339,11 @@ impl Middleware {
     }
 }
 
-/// The end of every chain: the route's component.
-fn endpoint(component: Arc<HttpComponent>, rejections: Arc<Rejections>) -> Chain {
+/// The end of a component's route's chain: the component.
+pub(crate) fn component_endpoint(
+    component: Arc<HttpComponent>,
+    rejections: Arc<Rejections>,
+) -> Chain {
     Chain::new(Endpoint {
         component,
         rejections,

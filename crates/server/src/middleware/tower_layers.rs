@@ -66,9 +66,16 @@ pub(crate) fn cors(spec: &CorsSpec) -> CorsLayer {
     layer
 }
 
-/// Content that is compressed already, or that clients expect uncompressed.
+/// Not content that is compressed already, that clients expect uncompressed, or a part of a
+/// file (a 206 answers a byte range of the file as stored; compressing it would send bytes
+/// of another representation).
 fn worth_compressing(min_size: u16) -> impl Predicate {
+    let whole = |status: http::StatusCode, _, headers: &http::HeaderMap, _: &http::Extensions| {
+        status != http::StatusCode::PARTIAL_CONTENT
+            && !headers.contains_key(http::header::CONTENT_RANGE)
+    };
     SizeAbove::new(min_size)
+        .and(whole)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE)
