@@ -7,7 +7,9 @@ source scripts/setup.sh
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The capability tests start real Redis and PostgreSQL servers (tests/support/src/services.rs).
 # The template tests (tests/workflow.rs) build Python and JavaScript components (python3-venv
-# for componentize-py, npm for ComponentizeJS) and follow the README with curl.
+# for componentize-py, npm for ComponentizeJS) and follow the README with curl. The image
+# service's page is driven in Debian's Chromium (tests/image.rs, with playwright-core from
+# npm); the study's test (crates/study) draws plots in DejaVu Sans and runs a Node.js peer.
 # Only what is missing: a machine may have Node.js from elsewhere (NodeSource), whose nodejs
 # package conflicts with Debian's npm.
 missing=()
@@ -16,10 +18,12 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v npm >/dev/null || missing+=(npm)
 command -v curl >/dev/null || missing+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -q
-  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 # componentize-py (PyPI) in a virtual environment of its own, on PATH for the tests.
 if [ ! -x target/tools/python/bin/componentize-py ]; then
@@ -27,6 +31,7 @@ if [ ! -x target/tools/python/bin/componentize-py ]; then
   target/tools/python/bin/pip install -q componentize-py==0.25.1
 fi
 export PATH="$PWD/target/tools/python/bin:$PATH"
+(cd tests/browser && npm ci --silent --no-audit --no-fund)
 # Dependencies and the guests are built once and shared through target/; a second run only
 # rebuilds what changed.
 cargo fmt --all --check
@@ -36,4 +41,8 @@ cargo test --locked
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
   -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \
   -p tessera-guest -p tessera-sdk -p kv-cache -p notes -p tenant-gate -p versioned -p matmul \
-  -p fastserve-health -p fastserve-compute -p fastserve-cache -p fastserve-db -- -D warnings
+  -p fastserve-health -p fastserve-compute -p fastserve-cache -p fastserve-db -p image-service \
+  -p edge-user -p edge-geo -p edge-ab -p edge-analytics -p edge-transform -p edge-private -- -D warnings
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+cargo clippy --release --locked --target wasm32-unknown-unknown --target-dir target/wasm-web \
+  -p image-browser -- -D warnings

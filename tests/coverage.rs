@@ -39,6 +39,18 @@ const COVERED: &[Covered] = &[
         names: "example(\"fastserve\")",
     },
     Covered {
+        dir: "examples/image-service",
+        file: "tests/image.rs",
+        test: "examples_image_service_matches_image_core_byte_for_byte",
+        names: "examples/image-service/tessera.toml",
+    },
+    Covered {
+        dir: "examples/edge",
+        file: "tests/edge.rs",
+        test: "examples_edge_serves_every_route",
+        names: "examples/edge/tessera.toml",
+    },
+    Covered {
         dir: "examples/kv-cache",
         file: "tests/capabilities.rs",
         test: "examples_kv_cache_hits_until_the_ttl_expires",

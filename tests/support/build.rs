@@ -25,6 +25,13 @@ const GUESTS: &[&str] = &[
     "fastserve-compute",
     "fastserve-cache",
     "fastserve-db",
+    "image-service",
+    "edge-user",
+    "edge-geo",
+    "edge-ab",
+    "edge-analytics",
+    "edge-transform",
+    "edge-private",
 ];
 
 /// Guests built with SIMD (and the flags below), into their own target directory; their

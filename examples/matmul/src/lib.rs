@@ -66,6 +66,7 @@ struct Product {
     b: Vec<Vec<f64>>,
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
 fn bad_shape(error: matmul_core::ShapeError) -> Error {
     Error::bad_request(error.to_string())
 }
