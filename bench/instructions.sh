@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 manifest=${1:-examples/hello/tessera.toml}
 n=${2:-2000}
 unset RUST_BACKTRACE
-cargo build --release -q -p tessera-server --example per_request
+cargo build --release -q -p tessera --example per_request
 bin=target/release/examples/per_request
 out=$(mktemp -d)
 # Fill the compile cache first, so both counted runs load from it. Under valgrind, since the

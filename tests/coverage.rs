@@ -51,6 +51,12 @@ const COVERED: &[Covered] = &[
         names: "examples/edge/tessera.toml",
     },
     Covered {
+        dir: "examples/embed-axum",
+        file: "examples/embed-axum/tests/embed.rs",
+        test: "native_and_wasm_routes_side_by_side_and_a_live_replacement",
+        names: "embed-axum",
+    },
+    Covered {
         dir: "examples/kv-cache",
         file: "tests/capabilities.rs",
         test: "examples_kv_cache_hits_until_the_ttl_expires",

@@ -37,6 +37,15 @@ impl Server {
         })
     }
 
+    /// Serves on a listener bound elsewhere.
+    pub fn from_listener(app: Arc<LiveApp>, listener: TcpListener) -> Self {
+        Self {
+            app,
+            listener,
+            grace: crate::shutdown::DEFAULT_GRACE,
+        }
+    }
+
     /// Sets how long in-flight requests get to finish after shutdown is requested.
     #[must_use]
     pub fn with_grace(mut self, grace: Duration) -> Self {

@@ -3,20 +3,24 @@
 use std::process::ExitCode;
 
 use crate::args::AppArgs;
-use crate::commands::load::load;
-use tessera_runtime::Purpose;
+use crate::commands::load::{builder, report_failure};
 
 pub async fn run(args: &AppArgs) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load(args, Purpose::Check).await? else {
-        return Ok(ExitCode::FAILURE);
+    let checked = match builder(args).check().await {
+        Ok(checked) => checked,
+        Err(error) => {
+            report_failure(error)?;
+            return Ok(ExitCode::FAILURE);
+        }
     };
+    let manifest = &checked.manifest;
     println!(
         "{}: ok ({} route{}, {} component{})",
-        loaded.manifest.file.display(),
-        loaded.manifest.routes.len(),
-        plural(loaded.manifest.routes.len()),
-        loaded.manifest.components.len(),
-        plural(loaded.manifest.components.len()),
+        manifest.file.display(),
+        manifest.routes.len(),
+        plural(manifest.routes.len()),
+        manifest.components.len(),
+        plural(manifest.components.len()),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tessera_dev::Builder;
 use tessera_manifest::Handler;
-use tessera_runtime::{EngineSettings, EpochTicker, Purpose};
-use tessera_server::{AdminServer, AdminToken, LiveApp, Server, Shutdown};
+use tessera_server::{AdminServer, AdminToken, LiveApp, Shutdown};
+use tokio::net::TcpListener;
 
 use crate::args::UpArgs;
 use crate::commands::build;
-use crate::commands::load::load;
+use crate::commands::load::{builder, report_failure};
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.build
@@ -26,31 +26,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     {
         return Ok(ExitCode::FAILURE);
     }
-    let Some(loaded) = load(&args.app, Purpose::Serve).await? else {
-        return Ok(ExitCode::FAILURE);
+    let app = match builder(&args.app).access_log(args.access_log).build().await {
+        Ok(app) => app,
+        Err(error) => {
+            report_failure(error)?;
+            return Ok(ExitCode::FAILURE);
+        }
     };
-    let _ticker = EpochTicker::start(
-        loaded.loader.engine().clone(),
-        EngineSettings::default().epoch_tick,
-    );
-    let state_dir = loaded.runtime.state_dir.clone();
-    let live = Arc::new(LiveApp::new(
-        loaded.app.with_access_log(args.access_log),
-        loaded.manifest,
-        loaded.middleware,
-        loaded.loader,
-        loaded.capabilities,
-    ));
-    let server = Server::bind(live.clone(), args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another server using it? pick another with --listen)",
-                args.listen
-            )
-        })?
-        .with_grace(args.shutdown_grace);
-    let addr = server.local_addr()?;
+    let state_dir = app.runtime_config().state_dir.clone();
+    let live = app.live().clone();
+    // Bound only now: a bad manifest or component never gets as far as opening a port.
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another server using it? pick another with --listen)",
+            args.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
     let _watch = if args.watch {
         let builder = Builder::new(&state_dir, 1);
         let task = tessera_dev::watch(live.clone(), builder, build::print_progress)
@@ -87,7 +79,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::on_signals().context("cannot install signal handlers")?;
     // A signal is a normal way to stop: exit 0 even if the grace period ran out (the server
     // logged which requests were cut off).
-    server.run(shutdown).await;
+    app.serve_with_grace(listener, shutdown, args.shutdown_grace)
+        .await;
     Ok(ExitCode::SUCCESS)
 }
 

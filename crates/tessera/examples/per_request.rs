@@ -1,21 +1,17 @@
-//! Measures the host's CPU cost per request without a network: builds the app from a
-//! manifest and serves synthetic requests in a loop on one thread.
+//! Measures the host's CPU cost per request without a network: loads the app from a
+//! manifest with the library's builder and serves synthetic requests through its service,
+//! in a loop on one thread.
 //!
-//! `cargo run --release -p tessera-server --example per_request -- MANIFEST [COUNT [PATH [NAME:VALUE]...]]`
+//! `cargo run --release -p tessera --example per_request -- MANIFEST [COUNT [PATH [NAME:VALUE]...]]`
 //! e.g. `... -- examples/hello/tessera.toml 200000`, or with a route's middleware:
 //! `... -- app.toml 100000 /api/orders "authorization:Bearer ey..."`.
 //! Under callgrind, pass a small count: the instruction count per request is what matters.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use http_body_util::{BodyExt, Empty};
-use tessera_manifest::{Manifest, RuntimeConfig};
-use tessera_runtime::{
-    Backends, CompileCache, ComponentLoader, EngineSettings, Purpose, new_engine,
-};
-use tessera_server::{App, Connection, Middleware};
+use tower::Service as _;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,48 +32,21 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let manifest = Manifest::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
         // A small pool: callgrind cannot reserve address space for a thousand 4 GiB memories.
         let max_instances = std::env::var("MAX_INSTANCES")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(8);
-        let settings = EngineSettings {
-            max_instances,
-            ..EngineSettings::default()
-        };
-        let engine = new_engine(&settings).unwrap();
-        let cache =
-            CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new);
-        let loader = ComponentLoader::new(engine, cache, max_instances).unwrap();
-        let state = std::env::temp_dir().join("tessera-per-request");
-        let runtime_config = RuntimeConfig::embedded(state);
-        let env = |name: &str| std::env::var(name).ok();
-        let middleware = manifest
-            .resolve_middleware(&runtime_config, env)
-            .and_then(|secrets| Middleware::build(&manifest, &secrets))
-            .unwrap_or_else(|e| panic!("{e}"));
-        // The grants' stores and databases on embedded backends, as `tessera up` opens them.
-        let grants = manifest
-            .resolve(&runtime_config, env)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let backends = Backends::open(&runtime_config, &grants, Purpose::Serve)
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let capabilities = grants
-            .iter()
-            .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))
-            .collect();
-        let (app, _) = App::load(&manifest, &loader, &capabilities, &middleware)
+        // Loaded as `tessera up` loads it, with the embedded backends in a scratch directory.
+        let app = tessera::App::builder()
+            .manifest(&manifest)
+            .max_instances(max_instances)
+            .state_dir(std::env::temp_dir().join("tessera-per-request"))
+            .build()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let app = Arc::new(app);
-        let connection = Connection {
-            host: http::HeaderValue::from_static("127.0.0.1:3000"),
-            peer: "127.0.0.1:40000".parse().expect("an address"),
-        };
-        let serve = |app: Arc<App>| {
-            let connection = connection.clone();
+        let service = app.service();
+        let serve = |mut service: tessera::AppService| {
             let (path, headers) = (&path, &headers);
             async move {
                 let mut request = http::Request::get(path.as_str())
@@ -87,7 +56,7 @@ fn main() {
                     request = request.header(name, value);
                 }
                 let request = request.body(Empty::<bytes::Bytes>::new()).unwrap();
-                let response = app.handle(request, &connection).await;
+                let Ok(response) = service.call(request).await;
                 // Let the runtime run what the request left behind (the deferred store drop),
                 // as a server's connection task does when it waits for the next request.
                 tokio::task::yield_now().await;
@@ -102,11 +71,11 @@ fn main() {
             }
         };
         for _ in 0..1000.min(count) {
-            serve(app.clone()).await;
+            serve(service.clone()).await;
         }
         let started = Instant::now();
         for _ in 0..count {
-            serve(app.clone()).await;
+            serve(service.clone()).await;
         }
         let elapsed = started.elapsed();
         println!(

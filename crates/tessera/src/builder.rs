@@ -1,0 +1,257 @@
+//! [`AppBuilder`]: everything `tessera up` does before it binds a port, as a library call.
+//!
+//! ```no_run
+//! # async fn load() -> Result<(), tessera::Error> {
+//! let app = tessera::App::builder()
+//!     .manifest("examples/hello/tessera.toml")
+//!     .state_dir("/var/lib/hello")
+//!     .build()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
+use tessera_runtime::capabilities::sql::migrate::Mode as MigrationMode;
+use tessera_runtime::{
+    Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings,
+    EpochTicker, Purpose, new_engine,
+};
+use tessera_server::{LiveApp, Middleware};
+
+use crate::{App, Error};
+
+/// Where compiled components are cached.
+#[derive(Debug, Clone)]
+enum Cache {
+    /// `$XDG_CACHE_HOME/tessera` or `~/.cache/tessera`.
+    Default,
+    /// This directory.
+    Dir(PathBuf),
+    /// Nowhere: every component is compiled at every load.
+    Off,
+}
+
+/// How to load an application. Made by [`App::builder`]; every setting is optional but the
+/// manifest.
+#[derive(Debug, Clone)]
+pub struct AppBuilder {
+    manifest: PathBuf,
+    runtime_config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    cache: Cache,
+    max_instances: u32,
+    access_log: bool,
+}
+
+impl Default for AppBuilder {
+    fn default() -> Self {
+        Self {
+            manifest: PathBuf::from("tessera.toml"),
+            runtime_config: None,
+            state_dir: None,
+            cache: Cache::Default,
+            max_instances: EngineSettings::default().max_instances,
+            access_log: false,
+        }
+    }
+}
+
+/// An application loaded only to check it ([`AppBuilder::check`]).
+#[derive(Debug)]
+pub struct Checked {
+    /// The validated manifest.
+    pub manifest: Manifest,
+}
+
+/// What a load produced, before it is an [`App`] (serving) or a [`Checked`] (checking).
+struct Loaded {
+    manifest: Manifest,
+    runtime: RuntimeConfig,
+    app: tessera_server::App,
+    middleware: Middleware,
+    loader: ComponentLoader,
+    capabilities: BTreeMap<String, Arc<Capabilities>>,
+}
+
+impl AppBuilder {
+    /// The application's `tessera.toml` (default: `tessera.toml` in the working directory).
+    #[must_use]
+    pub fn manifest(mut self, path: impl Into<PathBuf>) -> Self {
+        self.manifest = path.into();
+        self
+    }
+
+    /// The runtime configuration: which backends serve the stores and databases, and secrets
+    /// (default: the `default` store and database, embedded under the state directory).
+    #[must_use]
+    pub fn runtime_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.runtime_config = Some(path.into());
+        self
+    }
+
+    /// Where embedded stores and databases keep their files (default: `.tessera` next to the
+    /// manifest, or the runtime configuration's `state_dir`).
+    #[must_use]
+    pub fn state_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(path.into());
+        self
+    }
+
+    /// Cache compiled components in `dir` (default: `$XDG_CACHE_HOME/tessera`).
+    #[must_use]
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = Cache::Dir(dir.into());
+        self
+    }
+
+    /// Compile every component afresh and cache nothing.
+    #[must_use]
+    pub fn no_cache(mut self) -> Self {
+        self.cache = Cache::Off;
+        self
+    }
+
+    /// Instances that may exist at once across all components (default 1000).
+    #[must_use]
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n;
+        self
+    }
+
+    /// Log one line per request (target `tessera::access`).
+    #[must_use]
+    pub fn access_log(mut self, enabled: bool) -> Self {
+        self.access_log = enabled;
+        self
+    }
+
+    /// Loads the application to serve it: validates the manifest, opens the stores and
+    /// databases (embedded ones exclusively), applies SQL migrations, compiles (or reads from
+    /// the cache) and links every component, makes one trial instance of each, and starts the
+    /// epoch ticker that enforces deadlines for as long as the [`App`] or a service made from
+    /// it lives. Every problem is reported at once, in [`Error::Invalid`].
+    pub async fn build(self) -> Result<App, Error> {
+        let access_log = self.access_log;
+        let loaded = self.load(Purpose::Serve).await?;
+        let ticker = EpochTicker::start(
+            loaded.loader.engine().clone(),
+            EngineSettings::default().epoch_tick,
+        );
+        let live = Arc::new(LiveApp::new(
+            loaded.app.with_access_log(access_log),
+            loaded.manifest,
+            loaded.middleware,
+            loaded.loader,
+            loaded.capabilities,
+        ));
+        Ok(App::new(live, loaded.runtime, ticker))
+    }
+
+    /// Does everything [`AppBuilder::build`] does short of serving, beside a host that may be
+    /// serving the same application: networked backends are reached, an embedded key-value
+    /// store is only probed, and pending SQL migrations are run and rolled back.
+    pub async fn check(self) -> Result<Checked, Error> {
+        let loaded = self.load(Purpose::Check).await?;
+        Ok(Checked {
+            manifest: loaded.manifest,
+        })
+    }
+
+    async fn load(self, purpose: Purpose) -> Result<Loaded, Error> {
+        let manifest = Manifest::load(&self.manifest)?;
+        let runtime = match &self.runtime_config {
+            Some(file) => RuntimeConfig::load(file, self.state_dir.clone())?,
+            None => RuntimeConfig::embedded(
+                self.state_dir
+                    .clone()
+                    .unwrap_or_else(|| manifest.dir.join(".tessera")),
+            ),
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        let grants = manifest.resolve(&runtime, env)?;
+        // Middleware is built (keys parsed, schemas compiled) before any backend is opened or
+        // component compiled: its mistakes are the cheapest to find.
+        let middleware = manifest
+            .resolve_middleware(&runtime, env)
+            .and_then(|secrets| Middleware::build(&manifest, &secrets))?;
+        let backends = Backends::open(&runtime, &grants, purpose)
+            .await
+            .map_err(|errors| {
+                let file = runtime.file.as_ref().unwrap_or(&manifest.file);
+                ManifestError {
+                    diagnostics: errors
+                        .iter()
+                        .map(|e| {
+                            Diagnostic::new(
+                                file,
+                                format!("{}.{}", e.kind.section(), e.name),
+                                e.to_string(),
+                                e.fix(),
+                            )
+                        })
+                        .collect(),
+                }
+            })?;
+        // Schemas before components: a component's trial instance may already query them.
+        let mode = match purpose {
+            Purpose::Serve => MigrationMode::Apply,
+            Purpose::Check => MigrationMode::Try,
+        };
+        let failed = backends.migrate(&manifest.sql_databases, mode).await;
+        if !failed.is_empty() {
+            return Err(Error::Invalid(ManifestError {
+                diagnostics: failed
+                    .iter()
+                    .map(|(name, error)| {
+                        Diagnostic::new(
+                            &manifest.file,
+                            format!("sql_database.{name}.migrations"),
+                            format!("database \"{name}\": {error}"),
+                            error.fix(),
+                        )
+                        .at_line(manifest.sql_databases[name].line)
+                    })
+                    .collect(),
+            }));
+        }
+        let capabilities: BTreeMap<_, _> = grants
+            .iter()
+            .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))
+            .collect();
+        let settings = EngineSettings {
+            max_instances: self.max_instances,
+            ..EngineSettings::default()
+        };
+        let engine = new_engine(&settings)?;
+        let cache = match self.cache {
+            Cache::Off => CompileCache::disabled(),
+            Cache::Dir(dir) => CompileCache::new(dir),
+            Cache::Default => {
+                CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new)
+            }
+        };
+        let loader = ComponentLoader::new(engine, cache, settings.max_instances)?;
+        let (app, reports) =
+            tessera_server::App::load(&manifest, &loader, &capabilities, &middleware).await?;
+        for (id, report) in reports {
+            let how = match report.cache {
+                CacheOutcome::Hit => "loaded from the compile cache",
+                CacheOutcome::Compiled => "compiled and cached",
+                CacheOutcome::CompiledUncached => "compiled (not cached)",
+            };
+            tracing::info!("component {id}: {how} in {} ms", report.elapsed.as_millis());
+        }
+        Ok(Loaded {
+            manifest,
+            runtime,
+            app,
+            middleware,
+            loader,
+            capabilities,
+        })
+    }
+}
