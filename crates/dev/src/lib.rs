@@ -7,11 +7,13 @@
 //! - `build`: [`Builder`]: runs build commands in parallel, skipping unchanged components.
 //! - `new`: [`new::create`]: a component from a template, added to a manifest.
 //! - `watch`: [`watch`]: rebuilds and replaces components in a running server.
+//! - `wit`: the WASI packages `tessera new` writes for Python and JavaScript components.
 
 mod build;
 mod inputs;
 pub mod new;
 mod watch;
+mod wit;
 
 pub use build::{BuildError, Builder, Event, Outcome};
 pub use inputs::{Inputs, SKIPPED_DIRS};

@@ -5,8 +5,12 @@
 //! `tessera.toml` fragment (its routes, component and build sections). In both, `{{name}}` is
 //! the component's id, `{{crate}}` the id as a Rust crate's file name, `{{dir}}` the
 //! component's directory relative to the manifest, and `{{sdk_path}}` where tessera-sdk is.
+//! The WASI packages the Python and JavaScript toolchains build against are written from the
+//! binary's own copies (`wit`), not from the templates.
 
 use std::path::{Path, PathBuf};
+
+use crate::wit;
 
 /// The templates `tessera new` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +34,15 @@ impl Template {
     /// The template called `name`.
     pub fn named(name: &str) -> Option<Self> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// The WASI packages the template's toolchain builds against, if it needs them written.
+    fn wit_deps(self) -> Option<wit::Label> {
+        match self {
+            Self::Rust => None,
+            Self::Python => Some(wit::Label::Current),
+            Self::Js => Some(wit::Label::V0_2_10),
+        }
     }
 
     fn dir_name(self) -> &'static str {
@@ -161,6 +174,12 @@ pub fn create(template: Template, name: &str, manifest: &Path) -> Result<Created
         }
     })?;
     copy_filled(&source, &dir, &fill)?;
+    if let Some(label) = template.wit_deps() {
+        wit::write_deps(&dir, label).map_err(|e| NewError::Write {
+            path: dir.join("wit/deps"),
+            source: e,
+        })?;
+    }
 
     let fragment = fill(&fragment);
     let text = match &existing {

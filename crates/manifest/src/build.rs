@@ -2,20 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use toml::Spanned;
-
+use crate::raw::RawBuild;
 use crate::validate::Checker;
-
-/// The section as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBuild {
-    pub command: Spanned<String>,
-    pub workdir: Option<Spanned<String>>,
-    #[serde(default)]
-    pub watch: Vec<Spanned<String>>,
-}
 
 /// How to build one component.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,17 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use toml::Spanned;
 
+use crate::raw::RawSqlDatabase;
 use crate::validate::Checker;
-
-/// The section as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawSqlDatabase {
-    pub migrations: Option<Spanned<String>>,
-}
 
 /// What the application asks of one SQL database.
 #[derive(Debug, Clone, PartialEq, Eq)]

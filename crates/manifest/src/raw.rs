@@ -18,7 +18,7 @@ pub(crate) struct RawManifest {
     #[serde(default)]
     pub middleware: BTreeMap<String, Spanned<RawMiddleware>>,
     #[serde(default)]
-    pub sql_database: BTreeMap<String, Spanned<crate::migrations::RawSqlDatabase>>,
+    pub sql_database: BTreeMap<String, Spanned<RawSqlDatabase>>,
     pub app: Option<RawApp>,
 }
 
@@ -56,7 +56,7 @@ pub(crate) struct RawComponent {
     pub allowed_outbound_hosts: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<String, Spanned<String>>,
-    pub build: Option<crate::build::RawBuild>,
+    pub build: Option<RawBuild>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,4 +122,21 @@ pub(crate) struct RawMiddleware {
     pub query_schema: Option<Spanned<String>>,
     // wasm
     pub component: Option<Spanned<String>>,
+}
+
+/// `[component.<id>.build]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBuild {
+    pub command: Spanned<String>,
+    pub workdir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub watch: Vec<Spanned<String>>,
+}
+
+/// `[sql_database.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSqlDatabase {
+    pub migrations: Option<Spanned<String>>,
 }

@@ -27,7 +27,7 @@ mod spare;
 
 pub use busy::on_worker_park;
 pub use cache::{CacheOutcome, CompileCache};
-pub use capabilities::{BackendError, Backends, Capabilities, Purpose};
+pub use capabilities::{BackendError, BackendFailure, Backends, Capabilities, Purpose, StoreKind};
 pub use component::{ComponentLoader, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine};
 pub use error::{InvokeError, LoadError};

@@ -24,7 +24,7 @@ use http_body_util::{BodyExt as _, StreamBody};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::app::PATH_REST_HEADER;
-use crate::middleware::{Chain, RequestBody, Responding, Stage};
+use crate::middleware::{Chain, RequestBody, Responding, Step};
 use crate::{Rejection, ResponseBody};
 
 /// A folder of static files.
@@ -51,7 +51,7 @@ impl StaticFiles {
 
     /// As the end of a middleware chain.
     pub(crate) fn chain(self: &Arc<Self>) -> Chain {
-        Chain::new(FilesStage(self.clone()))
+        Chain::new(FilesStep(self.clone()))
     }
 
     /// Answers one request.
@@ -341,9 +341,9 @@ fn content_type(path: &Path) -> HeaderValue {
 }
 
 /// A files route as the end of a middleware chain.
-struct FilesStage(Arc<StaticFiles>);
+struct FilesStep(Arc<StaticFiles>);
 
-impl Stage for FilesStage {
+impl Step for FilesStep {
     fn call(&self, request: Request<RequestBody>) -> Responding {
         let files = self.0.clone();
         // The body is not needed (GET and HEAD) and not `Sync`: only the head goes along.

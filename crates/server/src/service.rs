@@ -11,6 +11,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use crate::app::{Endpoint, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
+use crate::middleware::answer;
 use crate::router::RouteError;
 use crate::{App, Rejection, ResponseBody};
 
@@ -84,10 +85,8 @@ impl App {
             // The common case stays as lean as it was before middleware existed: no boxed
             // body, no extensions, no service stack.
             (None, Endpoint::Component(component)) => {
-                match component.handle(Request::from_parts(parts, body)).await {
-                    Ok(response) => response.map(ResponseBody::Guest),
-                    Err(error) => self.rejections.reject(error, &method, &uri, None),
-                }
+                let outcome = component.handle(Request::from_parts(parts, body)).await;
+                answer(outcome, &self.rejections, &method, &uri, None)
             }
             (None, Endpoint::Files(files)) => files.serve(&Request::from_parts(parts, ())).await,
             (Some(chain), _) => {

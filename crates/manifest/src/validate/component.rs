@@ -4,7 +4,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::{Checker, Sources, duration_of, size_of};
+use super::{Checker, Sources};
 use crate::grants::{Named, Variable, VariableSource, is_variable_name};
 use crate::raw::{RawComponent, RawLimits};
 use crate::{ComponentSpec, Grants, HostPattern, Limits};
@@ -158,52 +158,35 @@ pub(super) fn check_limits(
 ) -> Limits {
     let mut limits = Limits::default();
     let key = |name: &str| format!("{component_key}.limits.{name}");
-    if let Some(memory) = &raw.memory {
-        match size_of(memory.get_ref()) {
-            Some(bytes) if (Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(&bytes) => {
-                limits.memory = bytes;
-            }
-            Some(_) => {
-                let line = checker.line(memory);
-                checker.report(
-                    key("memory"),
-                    line,
-                    format!("{} is outside 64KiB..=4GiB", memory.get_ref()),
-                    "a WebAssembly memory holds at least one 64KiB page and at most 4GiB",
-                );
-            }
-            None => {
-                let line = checker.line(memory);
-                checker.report(
-                    key("memory"),
-                    line,
-                    format!("{} is not a size", memory.get_ref()),
-                    "write a number and a unit, such as \"64MiB\", \"512KiB\" or \"1GiB\"",
-                );
-            }
+    if let Some(memory) = &raw.memory
+        && let Some(bytes) =
+            checker.size(key("memory"), memory, "\"64MiB\", \"512KiB\" or \"1GiB\"")
+    {
+        if (Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(&bytes) {
+            limits.memory = bytes;
+        } else {
+            let line = checker.line(memory);
+            checker.report(
+                key("memory"),
+                line,
+                format!("{} is outside 64KiB..=4GiB", memory.get_ref()),
+                "a WebAssembly memory holds at least one 64KiB page and at most 4GiB",
+            );
         }
     }
-    if let Some(timeout) = &raw.timeout {
-        match duration_of(timeout.get_ref()) {
-            Some(d) if !d.is_zero() && d <= Limits::MAX_TIMEOUT => limits.timeout = d,
-            Some(_) => {
-                let line = checker.line(timeout);
-                checker.report(
-                    key("timeout"),
-                    line,
-                    format!("{} is outside 1ms..=1h", timeout.get_ref()),
-                    "give each request a deadline between 1ms and 1h, such as \"5s\"",
-                );
-            }
-            None => {
-                let line = checker.line(timeout);
-                checker.report(
-                    key("timeout"),
-                    line,
-                    format!("{} is not a duration", timeout.get_ref()),
-                    "write a number and a unit, such as \"5s\", \"250ms\" or \"2m\"",
-                );
-            }
+    if let Some(timeout) = &raw.timeout
+        && let Some(d) = checker.duration(key("timeout"), timeout, "\"5s\", \"250ms\" or \"2m\"")
+    {
+        if !d.is_zero() && d <= Limits::MAX_TIMEOUT {
+            limits.timeout = d;
+        } else {
+            let line = checker.line(timeout);
+            checker.report(
+                key("timeout"),
+                line,
+                format!("{} is outside 1ms..=1h", timeout.get_ref()),
+                "give each request a deadline between 1ms and 1h, such as \"5s\"",
+            );
         }
     }
     if let Some(max) = &raw.max_concurrency {

@@ -46,6 +46,47 @@ impl Checker<'_> {
         self.diagnostics
             .push(Diagnostic::new(self.file, key, problem, fix).at_line(line));
     }
+
+    /// A size (`"64MiB"` or a number of bytes) at `key`; reports anything else. `examples`
+    /// completes the fix: "write a number and a unit, such as <examples>".
+    pub(crate) fn size(
+        &mut self,
+        key: String,
+        value: &Spanned<toml::Value>,
+        examples: &str,
+    ) -> Option<u64> {
+        let size = size_of(value.get_ref());
+        if size.is_none() {
+            let line = self.line(value);
+            self.report(
+                key,
+                line,
+                format!("{} is not a size", value.get_ref()),
+                format!("write a number and a unit, such as {examples}"),
+            );
+        }
+        size
+    }
+
+    /// A duration (`"5s"`, `"250ms"`) at `key`; reports anything else, as [`Checker::size`].
+    pub(crate) fn duration(
+        &mut self,
+        key: String,
+        value: &Spanned<toml::Value>,
+        examples: &str,
+    ) -> Option<Duration> {
+        let duration = duration_of(value.get_ref());
+        if duration.is_none() {
+            let line = self.line(value);
+            self.report(
+                key,
+                line,
+                format!("{} is not a duration", value.get_ref()),
+                format!("write a number and a unit, such as {examples}"),
+            );
+        }
+        duration
+    }
 }
 
 /// Whether every component's `source` must exist.
@@ -266,7 +307,7 @@ fn missing_key_fix(field: &str) -> String {
     }
 }
 
-pub(crate) fn size_of(value: &toml::Value) -> Option<u64> {
+fn size_of(value: &toml::Value) -> Option<u64> {
     match value {
         toml::Value::Integer(n) => u64::try_from(*n).ok(),
         toml::Value::String(s) => s.trim().parse::<bytesize::ByteSize>().ok().map(|b| b.0),
@@ -274,7 +315,7 @@ pub(crate) fn size_of(value: &toml::Value) -> Option<u64> {
     }
 }
 
-pub(crate) fn duration_of(value: &toml::Value) -> Option<Duration> {
+fn duration_of(value: &toml::Value) -> Option<Duration> {
     match value {
         toml::Value::String(s) => humantime::parse_duration(s.trim()).ok(),
         _ => None,

@@ -39,41 +39,87 @@ pub(crate) enum Denial {
     NotGranted,
 }
 
+/// The two kinds of storage a component can be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A key-value store (`wasi:keyvalue`).
+    KeyValue,
+    /// A SQL database (`tessera:host/sql`).
+    Sql,
+}
+
+impl StoreKind {
+    /// How messages name one: "key-value store", "SQL database".
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::KeyValue => "key-value store",
+            Self::Sql => "SQL database",
+        }
+    }
+
+    /// The runtime configuration's table for one: `key_value_store`, `sql_database`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::KeyValue => "key_value_store",
+            Self::Sql => "sql_database",
+        }
+    }
+
+    /// The component's grant that lists them: `key_value_stores`, `sql_databases`.
+    pub fn grant(self) -> &'static str {
+        match self {
+            Self::KeyValue => "key_value_stores",
+            Self::Sql => "sql_databases",
+        }
+    }
+}
+
+/// Why a store or database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendFailure {
+    /// Another host holds this embedded store.
+    #[error(transparent)]
+    InUse(kv::OpenError),
+    /// A networked server (Redis, PostgreSQL) did not answer or refused.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A local file or directory cannot be created or read.
+    #[error("{0}")]
+    Local(String),
+}
+
 /// A store or database that could not be opened at start-up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open {what} \"{name}\" ({backend}): {reason}")]
+#[error("cannot open {} \"{name}\" ({backend}): {reason}", kind.what())]
 pub struct BackendError {
-    /// "key-value store" or "SQL database".
-    pub what: &'static str,
-    /// The runtime configuration's table for it: `key_value_store` or `sql_database`.
-    pub section: &'static str,
+    /// Which kind.
+    pub kind: StoreKind,
     /// Its name.
     pub name: String,
     /// The backend and where it is, with any password removed.
     pub backend: String,
     /// Why.
-    pub reason: String,
+    pub reason: BackendFailure,
 }
 
 impl BackendError {
     /// What to do about it.
     pub fn fix(&self) -> String {
-        if self.reason.contains(kv::IN_USE) {
-            "stop the other host, or give this one its own --state-dir; to share data \
-             between hosts, use a Redis store"
-                .into()
-        } else if self.backend.starts_with("redis") || self.backend.starts_with("postgres") {
-            format!(
+        match self.reason {
+            BackendFailure::InUse(_) => {
+                "stop the other host, or give this one its own --state-dir; to \
+                share data between hosts, use a Redis store"
+                    .into()
+            }
+            BackendFailure::Unreachable(_) => format!(
                 "start the server, or correct its url under [{}.{}] in the runtime configuration",
-                if self.what == "SQL database" {
-                    "sql_database"
-                } else {
-                    "key_value_store"
-                },
+                self.kind.section(),
                 self.name
-            )
-        } else {
-            "check that the state directory is writable (--state-dir or TESSERA_STATE_DIR)".into()
+            ),
+            BackendFailure::Local(_) => {
+                "check that the state directory is writable (--state-dir or TESSERA_STATE_DIR)"
+                    .into()
+            }
         }
     }
 }
@@ -114,57 +160,63 @@ impl Backends {
         let mut kv = BTreeMap::new();
         for name in used_kv {
             let backend = &runtime.key_value_stores[name];
-            let opened: Result<Option<Arc<dyn KvStore>>, kv::KvError> = match backend {
+            let embedded = |e: kv::OpenError| match e {
+                kv::OpenError::InUse { .. } => BackendFailure::InUse(e),
+                kv::OpenError::Unusable(e) => BackendFailure::Local(e.0),
+            };
+            let opened: Result<Option<Arc<dyn KvStore>>, BackendFailure> = match backend {
                 KvBackend::Embedded { path } if purpose == Purpose::Check => {
-                    EmbeddedKv::probe(path).map(|()| None)
+                    EmbeddedKv::probe(path).map(|()| None).map_err(embedded)
                 }
-                KvBackend::Embedded { path } => {
-                    EmbeddedKv::open(path).map(|s| Some(Arc::new(s) as _))
-                }
+                KvBackend::Embedded { path } => EmbeddedKv::open(path)
+                    .map(|s| Some(Arc::new(s) as _))
+                    .map_err(embedded),
                 KvBackend::Redis { url, prefix } => RedisKv::connect(url, prefix)
                     .await
-                    .map(|s| Some(Arc::new(s) as _)),
+                    .map(|s| Some(Arc::new(s) as _))
+                    .map_err(|e| BackendFailure::Unreachable(e.0)),
             };
             match opened {
                 Ok(store) => {
                     tracing::info!("key-value store {name}: {}", describe_kv(backend));
                     kv.extend(store.map(|store| (name.clone(), store)));
                 }
-                Err(e) => errors.push(BackendError {
-                    what: "key-value store",
-                    section: "key_value_store",
+                Err(reason) => errors.push(BackendError {
+                    kind: StoreKind::KeyValue,
                     name: name.clone(),
                     backend: describe_kv(backend),
-                    reason: e.0,
+                    reason,
                 }),
             }
         }
         let mut sql = BTreeMap::new();
         for name in used_sql {
             let backend = &runtime.sql_databases[name];
-            let opened: Result<Arc<dyn SqlDatabase>, sql::SqlError> = match backend {
+            let opened: Result<Arc<dyn SqlDatabase>, BackendFailure> = match backend {
                 SqlBackend::Sqlite {
                     path,
                     max_connections,
-                } => SqliteDatabase::open(path, *max_connections).map(|d| Arc::new(d) as _),
+                } => SqliteDatabase::open(path, *max_connections)
+                    .map(|d| Arc::new(d) as _)
+                    .map_err(|e| BackendFailure::Local(e.to_string())),
                 SqlBackend::Postgres {
                     url,
                     max_connections,
                 } => PostgresDatabase::connect(url, *max_connections)
                     .await
-                    .map(|d| Arc::new(d) as _),
+                    .map(|d| Arc::new(d) as _)
+                    .map_err(|e| BackendFailure::Unreachable(e.to_string())),
             };
             match opened {
                 Ok(db) => {
                     tracing::info!("SQL database {name}: {}", describe_sql(backend));
                     sql.insert(name.clone(), db);
                 }
-                Err(e) => errors.push(BackendError {
-                    what: "SQL database",
-                    section: "sql_database",
+                Err(reason) => errors.push(BackendError {
+                    kind: StoreKind::Sql,
                     name: name.clone(),
                     backend: describe_sql(backend),
-                    reason: e.to_string(),
+                    reason,
                 }),
             }
         }
@@ -350,23 +402,18 @@ impl Capabilities {
         if let Some((_, store)) = self.kv.iter().find(|(n, _)| n == name) {
             return Ok(store.clone());
         }
-        let denial = self.deny(
-            "key-value store",
-            "key_value_stores",
-            name,
-            &self.defined_kv,
-        );
-        Err(denial)
+        Err(self.deny(StoreKind::KeyValue, name, &self.defined_kv))
     }
 
     pub(crate) fn sql_database(&self, name: &str) -> Result<Arc<dyn SqlDatabase>, Denial> {
         if let Some((_, db)) = self.sql.iter().find(|(n, _)| n == name) {
             return Ok(db.clone());
         }
-        Err(self.deny("SQL database", "sql_databases", name, &self.defined_sql))
+        Err(self.deny(StoreKind::Sql, name, &self.defined_sql))
     }
 
-    fn deny(&self, what: &str, grant: &str, name: &str, defined: &BTreeSet<String>) -> Denial {
+    fn deny(&self, kind: StoreKind, name: &str, defined: &BTreeSet<String>) -> Denial {
+        let (what, grant) = (kind.what(), kind.grant());
         if defined.contains(name) {
             tracing::warn!(
                 component = %self.component,

@@ -1,13 +1,16 @@
 //! A gate: a middleware step that looks at a request and either lets it through (possibly
-//! changed) or answers it itself, without the rest of the chain (and without any Wasm).
+//! changed) or answers it itself, without the rest of the chain (and without any Wasm); and
+//! [`GateStep`], which runs consecutive gates as one step. The gates themselves are listed in
+//! `gates`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::{HeaderValue, Request, Response};
-use tower_http::request_id::RequestId;
+use http::{Request, Response};
 
-use super::{Chain, RequestBody, Responding, Stage};
+use super::endpoint::request_id;
+use super::gates::AnyGate;
+use super::{Chain, RequestBody, Responding, Step};
 use crate::{Rejection, ResponseBody};
 
 /// What a gate decided: go on with the request (as the gate left it; a gate that wrapped the
@@ -48,55 +51,18 @@ impl Watch {
     }
 }
 
-/// Any built-in gate.
-#[derive(Clone)]
-pub(crate) enum AnyGate {
-    Jwt(Arc<super::jwt::Jwt>),
-    ApiKey(Arc<super::api_key::ApiKey>),
-    Guard(Arc<super::guard::Guard>),
-    RateLimit(Arc<super::rate_limit::RateLimit>),
-    BodyLimit(Arc<super::limits::BodyLimit>),
-    HeaderLimit(Arc<super::limits::HeaderLimit>),
-    RequestTimeout(Arc<super::limits::RequestTimeout>),
-    /// The one that waits: it reads the body.
-    JsonSchema(Arc<super::json_schema::JsonSchema>),
-}
-
-impl AnyGate {
-    /// The verdict of a gate that decides at once; `None` for one that must wait.
-    fn admit_now(&self, request: &mut Request<RequestBody>) -> Option<Verdict> {
-        Some(match self {
-            Self::Jwt(g) => g.admit(request),
-            Self::ApiKey(g) => g.admit(request),
-            Self::Guard(g) => g.admit(request),
-            Self::RateLimit(g) => g.admit(request),
-            Self::BodyLimit(g) => g.admit(request),
-            Self::HeaderLimit(g) => g.admit(request),
-            Self::RequestTimeout(g) => g.admit(request),
-            Self::JsonSchema(_) => return None,
-        })
-    }
-
-    async fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
-        match self {
-            Self::JsonSchema(g) => g.admit(request).await,
-            other => other.admit_now(request).expect("only json_schema waits"),
-        }
-    }
-}
-
 /// Runs consecutive gates, in order, in front of the rest of the chain.
 ///
-/// Gates that decide at once run inside [`Stage::call`], so a chain of them adds no future
+/// Gates that decide at once run inside [`Step::call`], so a chain of them adds no future
 /// of its own: a request they pass goes straight on to the rest of the chain, and one they
 /// refuse is answered with a ready response. Only a gate that waits (`json_schema`), or a
 /// body being watched, needs a future around the rest.
-pub(crate) struct GateStage {
+pub(crate) struct GateStep {
     gates: Arc<[AnyGate]>,
     next: Chain,
 }
 
-impl GateStage {
+impl GateStep {
     /// `gates` in reverse order (as a chain is built, from its end); none leaves `next`
     /// as it is.
     pub(crate) fn wrap(mut gates: Vec<AnyGate>, next: Chain) -> Chain {
@@ -111,14 +77,14 @@ impl GateStage {
     }
 }
 
-impl Stage for GateStage {
+impl Step for GateStep {
     fn call(&self, mut request: Request<RequestBody>) -> Responding {
         let mut watches = Vec::new();
         for (at, gate) in self.gates.iter().enumerate() {
             match gate.admit_now(&mut request) {
                 Some(Ok(watch)) => watches.extend(watch),
                 Some(Err(rejection)) => {
-                    let response = refuse(request_id(&request).as_ref(), rejection);
+                    let response = refuse(request_id(&request).as_deref(), rejection);
                     return Box::pin(std::future::ready(response));
                 }
                 None => {
@@ -128,7 +94,7 @@ impl Stage for GateStage {
                             match gate.admit(&mut request).await {
                                 Ok(watch) => watches.extend(watch),
                                 Err(rejection) => {
-                                    return refuse(request_id(&request).as_ref(), rejection);
+                                    return refuse(request_id(&request).as_deref(), rejection);
                                 }
                             }
                         }
@@ -150,23 +116,16 @@ impl Stage for GateStage {
 async fn watched(
     responding: Responding,
     watches: Vec<Watch>,
-    request_id: Option<HeaderValue>,
+    request_id: Option<String>,
 ) -> Response<ResponseBody> {
     let response = responding.await;
     match watches.iter().find_map(Watch::verdict) {
-        Some(rejection) => refuse(request_id.as_ref(), rejection),
+        Some(rejection) => refuse(request_id.as_deref(), rejection),
         None => response,
     }
 }
 
-/// The id a `request_id` step gave the request: a rejection's body carries it.
-fn request_id(request: &Request<RequestBody>) -> Option<HeaderValue> {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.header_value().clone())
-}
-
-fn refuse(request_id: Option<&HeaderValue>, rejection: Rejection) -> Response<ResponseBody> {
-    rejection.into_response(request_id.and_then(|id| id.to_str().ok()))
+/// A rejection's response, its body carrying the request's id (from a `request_id` step).
+fn refuse(request_id: Option<&str>, rejection: Rejection) -> Response<ResponseBody> {
+    rejection.into_response(request_id)
 }

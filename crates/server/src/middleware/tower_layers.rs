@@ -9,7 +9,7 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::{Chain, TowerStage};
+use super::{Chain, TowerStep};
 use crate::ResponseBody;
 
 pub(crate) fn cors(spec: &CorsSpec) -> CorsLayer {
@@ -96,7 +96,7 @@ pub(crate) fn compression(spec: &CompressionSpec, inner: Chain) -> Chain {
         .gzip(spec.gzip)
         .br(spec.brotli)
         .compress_when(worth_compressing(spec.min_size));
-    Chain::new(TowerStage::new(layer.layer(inner).map_response(
+    Chain::new(TowerStep::new(layer.layer(inner).map_response(
         |response: Response<_>| {
             response.map(|body| ResponseBody::Boxed(body.map_err(Into::into).boxed_unsync()))
         },
@@ -108,7 +108,7 @@ pub(crate) fn request_id(header: &HeaderName, inner: Chain) -> Chain {
         .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .service(inner);
-    Chain::new(TowerStage::new(service))
+    Chain::new(TowerStep::new(service))
 }
 
 #[cfg(test)]

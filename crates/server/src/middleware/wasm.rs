@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use tessera_runtime::{HttpComponent, HttpError, Next, WasiBody};
 
 use super::identity::Identity;
-use super::{Chain, RequestBody, Responding, Stage};
+use super::{Chain, RequestBody, Responding, Step, answer, request_id};
 use crate::{RESERVED_HEADER_PREFIX, Rejections, ResponseBody};
 
 pub(crate) struct WasmStep {
@@ -37,14 +37,14 @@ impl WasmStep {
     }
 }
 
-impl Stage for WasmStep {
+impl Step for WasmStep {
     fn call(&self, request: Request<RequestBody>) -> Responding {
         let component = self.component.clone();
         let rejections = self.rejections.clone();
         let chain = self.next.clone();
         Box::pin(async move {
             let (method, uri) = (request.method().clone(), request.uri().clone());
-            let request_id = super::request_id_of(&request);
+            let id = request_id(&request);
             let original = Original::of(&request);
             let next: Next = Box::new(move |passed: Request<WasiBody>| {
                 Box::pin(async move {
@@ -53,10 +53,8 @@ impl Stage for WasmStep {
                     response.map(|body| Relayed::spawn(body).boxed_unsync())
                 })
             });
-            match component.handle_with_next(request, next).await {
-                Ok(response) => response.map(ResponseBody::Guest),
-                Err(error) => rejections.reject(error, &method, &uri, request_id),
-            }
+            let outcome = component.handle_with_next(request, next).await;
+            answer(outcome, &rejections, &method, &uri, id)
         })
     }
 }

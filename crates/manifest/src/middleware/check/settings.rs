@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::super::{FileSetting, SecretSetting};
 use crate::VariableSource;
-use crate::validate::{Checker, duration_of, size_of};
+use crate::validate::Checker;
 
 /// Checks the settings of one middleware table.
 pub(super) struct Settings<'c, 'a> {
@@ -89,16 +89,8 @@ impl Settings<'_, '_> {
     }
 
     pub(super) fn size(&mut self, value: &Spanned<toml::Value>, setting: &str) -> Option<u64> {
-        let size = size_of(value.get_ref());
-        if size.is_none() {
-            self.report(
-                setting,
-                Some(value),
-                format!("{} is not a size", value.get_ref()),
-                "write a number and a unit, such as \"1MiB\" or \"16KiB\"",
-            );
-        }
-        size
+        let key = self.key(setting);
+        self.checker.size(key, value, "\"1MiB\" or \"16KiB\"")
     }
 
     pub(super) fn required_size(
@@ -121,18 +113,9 @@ impl Settings<'_, '_> {
         value: &Spanned<toml::Value>,
         setting: &str,
     ) -> Option<std::time::Duration> {
-        match duration_of(value.get_ref()) {
-            Some(d) => Some(d),
-            None => {
-                self.report(
-                    setting,
-                    Some(value),
-                    format!("{} is not a duration", value.get_ref()),
-                    "write a number and a unit, such as \"30s\", \"250ms\" or \"1m\"",
-                );
-                None
-            }
-        }
+        let key = self.key(setting);
+        self.checker
+            .duration(key, value, "\"30s\", \"250ms\" or \"1m\"")
     }
 
     pub(super) fn required_duration(

@@ -32,9 +32,21 @@ use rusqlite::{Connection, params};
 
 use super::{KvError, KvStore, PAGE, parse_counter};
 
-/// Part of the message when another host holds the store, which [`crate::BackendError`]
-/// recognises to suggest the fix.
-pub(crate) const IN_USE: &str = "is in use by another Tessera host";
+/// Why an embedded store cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another host holds it (one host per embedded store: its rows are in that host's memory).
+    #[error("{} is in use by another Tessera host (it holds {})", path.display(), lock.display())]
+    InUse {
+        /// The store's file.
+        path: PathBuf,
+        /// The lock file the other host holds.
+        lock: PathBuf,
+    },
+    /// The file or its directory cannot be created or read.
+    #[error("{0}")]
+    Unusable(#[from] KvError),
+}
 
 /// Expired rows are removed (from disk and memory) once every this many writes.
 const SWEEP_EVERY: u64 = 1024;
@@ -78,7 +90,7 @@ enum Change {
 
 impl EmbeddedKv {
     /// Opens (creating if needed) the store at `path`, takes its lock and loads its rows.
-    pub fn open(path: &Path) -> Result<Self, KvError> {
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
         let lock = lock(path)?;
         let conn = connect(path)?;
         let rows = load(&conn, now_ms())
@@ -94,8 +106,8 @@ impl EmbeddedKv {
 
     /// Checks that the store at `path` can be opened (creating it if needed) without taking
     /// its lock or loading it, for `tessera check` beside a running host.
-    pub fn probe(path: &Path) -> Result<(), KvError> {
-        connect(path).map(drop)
+    pub fn probe(path: &Path) -> Result<(), OpenError> {
+        Ok(connect(path).map(drop)?)
     }
 
     /// The database file.
@@ -168,7 +180,7 @@ impl EmbeddedKv {
 }
 
 /// Takes the exclusive lock beside the database at `path`.
-fn lock(path: &Path) -> Result<File, KvError> {
+fn lock(path: &Path) -> Result<File, OpenError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| KvError(format!("cannot create {}: {e}", dir.display())))?;
@@ -184,13 +196,12 @@ fn lock(path: &Path) -> Result<File, KvError> {
         .map_err(|e| KvError(format!("cannot open {}: {e}", lock_path.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(KvError(format!(
-            "{} {IN_USE} (it holds {})",
-            path.display(),
-            lock_path.display()
-        ))),
+        Err(TryLockError::WouldBlock) => Err(OpenError::InUse {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
         Err(TryLockError::Error(e)) => {
-            Err(KvError(format!("cannot lock {}: {e}", lock_path.display())))
+            Err(KvError(format!("cannot lock {}: {e}", lock_path.display())).into())
         }
     }
 }
@@ -446,7 +457,8 @@ mod tests {
         let err = EmbeddedKv::open(&path)
             .err()
             .expect("the second open fails");
-        assert!(err.0.contains("in use by another Tessera host"), "{err}");
+        assert!(matches!(err, OpenError::InUse { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another Tessera host"), "{err}");
         EmbeddedKv::probe(&path).unwrap();
         first.set("a", b"1", None).await.unwrap();
         drop(first);

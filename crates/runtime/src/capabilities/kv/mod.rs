@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use embedded::EmbeddedKv;
-pub(crate) use embedded::IN_USE;
+pub use embedded::{EmbeddedKv, OpenError};
 pub use redis::RedisKv;
 
 /// Keys returned by one `list-keys` call.

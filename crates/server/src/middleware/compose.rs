@@ -1,0 +1,53 @@
+//! Composing a route's chain: its middleware steps, in order, in front of its endpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tessera_runtime::HttpComponent;
+use tower::Layer as _;
+
+use super::build::BuiltStep;
+use super::gate::GateStep;
+use super::{Chain, Middleware, TowerStep, tower_layers, wasm};
+use crate::Rejections;
+
+impl Middleware {
+    /// The chain for a route: `names` in order, then `endpoint` (what answers the route: its
+    /// component, [`component_endpoint`], or its files).
+    pub(crate) fn chain(
+        &self,
+        names: &[String],
+        endpoint: Chain,
+        components: &BTreeMap<String, Arc<HttpComponent>>,
+        rejections: &Arc<Rejections>,
+    ) -> Chain {
+        let mut chain = endpoint;
+        // Gates next to each other run as one step: one future for all of them.
+        let mut gates = Vec::new();
+        for name in names.iter().rev() {
+            let step = self
+                .steps
+                .get(name)
+                .expect("the manifest checked middleware names");
+            if let BuiltStep::Gate(gate) = step {
+                gates.push(gate.clone());
+                continue;
+            }
+            chain = GateStep::wrap(std::mem::take(&mut gates), chain);
+            chain = match step {
+                BuiltStep::Gate(_) => unreachable!("gates were taken above"),
+                BuiltStep::Cors(cors) => Chain::new(TowerStep::new(cors.layer(chain))),
+                BuiltStep::Compression(spec) => tower_layers::compression(spec, chain),
+                BuiltStep::RequestId(header) => tower_layers::request_id(header, chain),
+                BuiltStep::Wasm(id) => {
+                    let component = components
+                        .get(id)
+                        .expect("the manifest checked the component")
+                        .clone();
+                    wasm::WasmStep::wrap(component, rejections.clone(), chain)
+                }
+            };
+        }
+        GateStep::wrap(gates, chain)
+    }
+}
