@@ -174,19 +174,20 @@ impl RuntimeConfig {
                     url,
                     prefix: b.prefix.clone().unwrap_or_default(),
                 }),
-                other => Err((
-                    format!("\"{other}\" is not a key-value backend"),
-                    "use type = \"embedded\" or type = \"redis\"".to_string(),
-                )),
+                other => unknown(
+                    other,
+                    "a key-value backend",
+                    "\"embedded\" or type = \"redis\"",
+                ),
             };
-            match parsed {
-                Ok(backend) => {
-                    config.key_value_stores.insert(name.clone(), backend);
-                }
-                Err((problem, fix)) => {
-                    diagnostics.push(Diagnostic::new(file, key, problem, fix).at_line(line));
-                }
-            }
+            let at = Diagnostic::new(file, key, "", "").at_line(line);
+            keep(
+                &mut config.key_value_stores,
+                name,
+                parsed,
+                at,
+                &mut diagnostics,
+            );
         }
         for (name, backend) in &raw.sql_database {
             let key = format!("sql_database.{name}");
@@ -220,19 +221,16 @@ impl RuntimeConfig {
                             max_connections,
                         }
                     }),
-                    other => Err((
-                        format!("\"{other}\" is not a SQL backend"),
-                        "use type = \"sqlite\" or type = \"postgres\"".to_string(),
-                    )),
+                    other => unknown(other, "a SQL backend", "\"sqlite\" or type = \"postgres\""),
                 });
-            match parsed {
-                Ok(backend) => {
-                    config.sql_databases.insert(name.clone(), backend);
-                }
-                Err((problem, fix)) => {
-                    diagnostics.push(Diagnostic::new(file, key, problem, fix).at_line(line));
-                }
-            }
+            let at = Diagnostic::new(file, key, "", "").at_line(line);
+            keep(
+                &mut config.sql_databases,
+                name,
+                parsed,
+                at,
+                &mut diagnostics,
+            );
         }
         if !diagnostics.is_empty() {
             return Err(ManifestError { diagnostics });
@@ -266,6 +264,34 @@ impl RuntimeConfig {
 
 /// Pool size when the configuration does not set one.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
+/// A backend type that is not one of `types`.
+fn unknown<T>(kind: &str, what: &str, types: &str) -> Result<T, (String, String)> {
+    Err((
+        format!("\"{kind}\" is not {what}"),
+        format!("use type = {types}"),
+    ))
+}
+
+/// Keeps a parsed backend under `name`, or reports its problem at `at` (a diagnostic with the
+/// file, key and line, whose problem and fix are filled in).
+fn keep<T>(
+    backends: &mut BTreeMap<String, T>,
+    name: &str,
+    parsed: Result<T, (String, String)>,
+    mut at: Diagnostic,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match parsed {
+        Ok(backend) => {
+            backends.insert(name.to_string(), backend);
+        }
+        Err((problem, fix)) => {
+            (at.problem, at.fix) = (problem, fix);
+            diagnostics.push(at);
+        }
+    }
+}
 
 fn required_url(backend: &RawBackend, example: &str) -> Result<String, (String, String)> {
     match &backend.url {

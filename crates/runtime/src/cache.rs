@@ -168,12 +168,16 @@ mod tests {
         wat::parse_str(WAT).unwrap()
     }
 
-    #[test]
-    fn second_load_is_a_hit() {
+    /// A cache in a fresh directory, an engine and a component.
+    fn fixture() -> (tempfile::TempDir, CompileCache, Engine, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::new(dir.path());
-        let engine = engine();
-        let wasm = component_bytes();
+        (dir, cache, engine(), component_bytes())
+    }
+
+    #[test]
+    fn second_load_is_a_hit() {
+        let (dir, cache, engine, wasm) = fixture();
         let (_, first) = cache.load(&engine, &wasm).unwrap();
         assert_eq!(first, CacheOutcome::Compiled);
         let (_, second) = cache.load(&engine, &wasm).unwrap();
@@ -183,10 +187,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_entry_is_recompiled() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = CompileCache::new(dir.path());
-        let engine = engine();
-        let wasm = component_bytes();
+        let (dir, cache, engine, wasm) = fixture();
         cache.load(&engine, &wasm).unwrap();
         let entry = std::fs::read_dir(dir.path())
             .unwrap()

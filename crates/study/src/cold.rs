@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::server::Running;
-use crate::systems::{App, Paths, Server, System};
+use crate::server::Launch;
+use crate::systems::{App, Paths, Server, System, one_per_server};
 
 /// How a Tessera start is prepared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,22 +37,11 @@ impl Variant {
 }
 
 /// Measures every system `runs` times.
-pub fn run(
-    systems: &[&'static System],
-    paths: &Paths,
-    out: &Path,
-    runs: usize,
-) -> anyhow::Result<()> {
+pub fn run(systems: &[&System], paths: &Paths, out: &Path, runs: usize) -> anyhow::Result<()> {
     let mut writer = csv::Writer::from_path(out.join("cold.csv"))?;
     writer.write_record(["system", "variant", "run", "ms"])?;
     let scratch = out.join("cold");
-    let mut servers_done: Vec<Server> = Vec::new();
-    for system in systems {
-        // Rows that share a server (tessera-fast, fastapi-numpy) start the same way.
-        if servers_done.contains(&system.server) {
-            continue;
-        }
-        servers_done.push(system.server);
+    for system in one_per_server(systems) {
         let variants: &[Variant] = if system.server == Server::Tessera {
             &[Variant::EmptyCache, Variant::WarmCache, Variant::AfterCheck]
         } else {
@@ -70,7 +59,7 @@ pub fn run(
                 if variant == Variant::AfterCheck {
                     check(paths, &dir)?;
                 }
-                let mut server = Running::spawn(system, App::Matmul, paths, &dir)?;
+                let mut server = Launch::new(system, App::Matmul, paths, &dir).spawn()?;
                 let took = server
                     .wait_ready(&system.ready_path(App::Matmul), Duration::from_secs(180))
                     .with_context(|| {

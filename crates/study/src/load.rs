@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tessera_test_support::services::{self, Postgres, Redis};
 
-use crate::server::Running;
-use crate::systems::{App, Paths, Server, System};
+use crate::server::{Launch, Running};
+use crate::systems::{App, Paths, Server, System, one_per_server};
 
 const ROUTES: [&str; 2] = ["/api/health", "/api/compute?n=20"];
 const CONNECTIONS: [usize; 3] = [1, 32, 128];
@@ -44,6 +44,22 @@ struct Setup<'a> {
     http2: bool,
     gzip: bool,
     storage: &'a str,
+}
+
+impl<'a> Setup<'a> {
+    /// `connections` on `route` of `system`, with keep-alive, over HTTP/1.1, uncompressed,
+    /// on the default storage.
+    fn new(system: &'a str, route: &'a str, connections: usize) -> Self {
+        Self {
+            system,
+            route,
+            connections,
+            keepalive: true,
+            http2: false,
+            gzip: false,
+            storage: "",
+        }
+    }
 }
 
 /// Reads oha's JSON output.
@@ -185,15 +201,10 @@ pub fn run(
         Ok(())
     };
     let scratch = out.join("load");
-    let mut servers_done: Vec<Server> = Vec::new();
-    for system in systems {
-        if servers_done.contains(&system.server) {
-            continue;
-        }
-        servers_done.push(system.server);
+    for system in one_per_server(systems) {
         for route in ROUTES {
             let dir = scratch.join(format!("{}-{}", system.id, route.len()));
-            let server = Running::start(system, App::FastServe(route), paths, &dir)?;
+            let server = Launch::new(system, App::FastServe(route), paths, &dir).start()?;
             let url = format!("http://{}{route}", server.addr());
             let h2 = speaks_h2c(paths, &server, route);
             for connections in CONNECTIONS {
@@ -202,13 +213,9 @@ pub fn run(
                         continue;
                     }
                     let setup = Setup {
-                        system: system.id,
-                        route,
-                        connections,
                         keepalive,
                         http2,
-                        gzip: false,
-                        storage: "",
+                        ..Setup::new(system.id, route, connections)
                     };
                     record(&setup, &oha(paths, &url, &setup, seconds, &[])?)?;
                 }
@@ -257,18 +264,13 @@ fn tessera_extras(
             "[middleware.gzip]\ntype = \"compression\"\nalgorithms = [\"gzip\"]\nmin_size = 0\n\n[app]\nmiddleware = [\"gzip\"]\n\n{manifest}"
         ),
     )?;
-    let server = Running::start(system, App::FastServeGzip, paths, &dir)?;
+    let server = Launch::new(system, App::FastServeGzip, paths, &dir).start()?;
     for route in ROUTES {
         let url = format!("http://{}{route}", server.addr());
         for connections in CONNECTIONS {
             let setup = Setup {
-                system: system.id,
-                route,
-                connections,
-                keepalive: true,
-                http2: false,
                 gzip: true,
-                storage: "",
+                ..Setup::new(system.id, route, connections)
             };
             record(
                 &setup,
@@ -283,28 +285,22 @@ fn tessera_extras(
     for storage in ["embedded", "redis+postgres"] {
         let dir = scratch.join(format!("tessera-{storage}"));
         std::fs::create_dir_all(&dir)?;
-        // The runtime configuration goes in by its environment variable, as in a container.
-        let env = if storage == "embedded" {
-            Vec::new()
-        } else {
+        let mut launch = Launch::new(system, App::FastServe("/api/db"), paths, &dir);
+        if storage != "embedded" {
+            // The runtime configuration goes in by its environment variable, as in a container.
             let config = services::runtime_config(&dir, Some(&redis), Some(&postgres));
-            vec![(
+            launch = launch.env(
                 "TESSERA_RUNTIME_CONFIG",
                 config.to_string_lossy().into_owned(),
-            )]
-        };
-        let server = Running::start_with_env(system, App::FastServe("/api/db"), paths, &dir, &env)?;
+            );
+        }
+        let server = launch.start()?;
         for route in ["/api/cache?key=load", "/api/db"] {
             let url = format!("http://{}{route}", server.addr());
             for connections in CONNECTIONS {
                 let setup = Setup {
-                    system: system.id,
-                    route,
-                    connections,
-                    keepalive: true,
-                    http2: false,
-                    gzip: false,
                     storage,
+                    ..Setup::new(system.id, route, connections)
                 };
                 record(&setup, &oha(paths, &url, &setup, seconds, &[])?)?;
             }

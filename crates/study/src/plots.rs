@@ -161,14 +161,7 @@ fn time_chart<DB: DrawingBackend>(
                     .draw_series(stopped.iter().map(|&p| Cross::new(p, 7, c.stroke_width(3))))
                     .map_err(plot_error)?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 15))
-                .draw()
-                .map_err(plot_error)?;
+            legend(chart, SeriesLabelPosition::UpperLeft, 15)?;
         }};
     }
     if log {
@@ -356,13 +349,25 @@ fn ratio_chart<DB: DrawingBackend>(
                 .map_err(plot_error)?;
         }
     }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
+}
+
+/// The chart's legend, boxed, at `position`.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .label_font(("sans-serif", 13))
+        .label_font(("sans-serif", font_size))
         .draw()
-        .map_err(plot_error)?;
-    Ok(())
+        .map_err(plot_error)
 }

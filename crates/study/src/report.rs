@@ -394,44 +394,62 @@ fn targets(text: &mut String, stats: &Stats, sizes: &[usize]) {
     );
 }
 
-fn statistics(text: &mut String, inputs: &Inputs<'_>) {
-    let stats = inputs.stats;
-    let _ = writeln!(text, "## Statistics\n");
+/// A markdown table.
+fn table(text: &mut String, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     let _ = writeln!(
         text,
-        "One-way ANOVA over every system measured at each size (η²: the share of the variance \
-         that lies between systems):\n\n| n | systems | F | p | η² |\n|-|-|-|-|-|"
+        "| {} |\n|{}",
+        header.join(" | "),
+        "-|".repeat(header.len())
     );
-    for a in &stats.anovas {
-        let _ = writeln!(
-            text,
-            "| {} | {} | {:.1} | {} | {:.3} |",
-            a.n,
-            a.groups,
-            a.f,
-            p_value(a.p),
-            a.eta_squared
-        );
-    }
-    let _ = writeln!(
-        text,
-        "\nWelch's t-tests of each Tessera row against each peer (t < 0: Tessera faster; d: \
-         Cohen's d with the pooled standard deviation):\n\n| n | system | vs | t | df | p | d |\n|-|-|-|-|-|-|-|"
-    );
-    for t in &stats.ttests {
-        let _ = writeln!(
-            text,
-            "| {} | `{}` | `{}` | {:.2} | {:.1} | {} | {:.2} |",
-            t.n,
-            t.system,
-            t.vs,
-            t.t,
-            t.df,
-            p_value(t.p),
-            t.cohens_d
-        );
+    for row in rows {
+        let _ = writeln!(text, "| {} |", row.join(" | "));
     }
     let _ = writeln!(text);
+}
+
+fn statistics(text: &mut String, inputs: &Inputs<'_>) {
+    let stats = inputs.stats;
+    let _ = writeln!(
+        text,
+        "## Statistics\n\nOne-way ANOVA over every system measured at each size (η²: the share \
+         of the variance that lies between systems):\n"
+    );
+    table(
+        text,
+        &["n", "systems", "F", "p", "η²"],
+        stats.anovas.iter().map(|a| {
+            vec![
+                a.n.to_string(),
+                a.groups.to_string(),
+                format!("{:.1}", a.f),
+                p_value(a.p),
+                format!("{:.3}", a.eta_squared),
+            ]
+        }),
+    );
+    let _ = writeln!(
+        text,
+        "Welch's t-tests of each Tessera row against each peer (t < 0: Tessera faster; d: \
+         Cohen's d with the pooled standard deviation):\n"
+    );
+    table(
+        text,
+        &["n", "system", "vs", "t", "df", "p", "d"],
+        stats.ttests.iter().map(|t| {
+            let test = [t.t, t.df].map(|v| format!("{v:.2}"));
+            let [tt, df] = test;
+            vec![
+                t.n.to_string(),
+                format!("`{}`", t.system),
+                format!("`{}`", t.vs),
+                tt,
+                df,
+                p_value(t.p),
+                format!("{:.2}", t.cohens_d),
+            ]
+        }),
+    );
 }
 
 fn unfinished(text: &mut String, inputs: &Inputs<'_>) {

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::client::{Client, Failure};
 use crate::data::{Cell, CellStatus, Row};
-use crate::server::Running;
+use crate::server::Launch;
 use crate::systems::{App, Paths, System};
 
 /// What to measure.
@@ -178,7 +178,7 @@ fn measure(
     remaining: &[(&System, usize)],
 ) -> anyhow::Result<(Vec<Row>, Cell)> {
     let scratch = out.join("servers").join(format!("{}-{n}", system.id));
-    let server = match Running::start(system, App::Matmul, paths, &scratch) {
+    let server = match Launch::new(system, App::Matmul, paths, &scratch).start() {
         Ok(server) => server,
         Err(error) => {
             return Ok((

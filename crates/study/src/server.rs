@@ -31,42 +31,60 @@ fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-impl Running {
-    /// Spawns `system`'s server for `app`, without waiting for it; its output goes to
-    /// `<scratch>/server.log`.
-    pub fn spawn(system: &System, app: App, paths: &Paths, scratch: &Path) -> anyhow::Result<Self> {
-        Self::spawn_with_env(system, app, paths, scratch, &[])
+/// What to start: a system's server for an app, with a scratch directory of its own (for
+/// its state, caches and log) and any extra environment.
+pub struct Launch<'a> {
+    system: &'a System,
+    app: App,
+    paths: &'a Paths,
+    scratch: &'a Path,
+    env: Vec<(&'static str, String)>,
+}
+
+impl<'a> Launch<'a> {
+    /// `system`'s server for `app`.
+    pub fn new(system: &'a System, app: App, paths: &'a Paths, scratch: &'a Path) -> Self {
+        Self {
+            system,
+            app,
+            paths,
+            scratch,
+            env: Vec::new(),
+        }
     }
 
-    /// [`Running::spawn`] with extra environment variables.
-    pub fn spawn_with_env(
-        system: &System,
-        app: App,
-        paths: &Paths,
-        scratch: &Path,
-        env: &[(&str, String)],
-    ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(scratch)?;
+    /// Sets an environment variable for the server.
+    #[must_use]
+    pub fn env(mut self, key: &'static str, value: String) -> Self {
+        self.env.push((key, value));
+        self
+    }
+
+    /// Spawns the server without waiting for it; its output goes to `<scratch>/server.log`.
+    pub fn spawn(&self) -> anyhow::Result<Running> {
+        std::fs::create_dir_all(self.scratch)?;
         let addr = free_addr()?;
-        let log = scratch.join("server.log");
+        let log = self.scratch.join("server.log");
         let out = std::fs::File::create(&log)?;
-        let mut command = system.command(paths, app, addr, scratch);
+        let mut command = self
+            .system
+            .command(self.paths, self.app, addr, self.scratch);
         use std::os::unix::process::CommandExt as _;
         command
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .env_remove("RUST_BACKTRACE")
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .process_group(0);
         let program = command.get_program().to_string_lossy().into_owned();
         let child = command.spawn().with_context(|| {
             format!(
                 "cannot start {} ({program}); did scripts/study.sh install it?",
-                system.id
+                self.system.id
             )
         })?;
-        Ok(Self {
+        Ok(Running {
             child,
             addr,
             log,
@@ -75,31 +93,22 @@ impl Running {
     }
 
     /// Spawns the server and waits until it answers 200.
-    pub fn start(system: &System, app: App, paths: &Paths, scratch: &Path) -> anyhow::Result<Self> {
-        Self::start_with_env(system, app, paths, scratch, &[])
-    }
-
-    /// [`Running::start`] with extra environment variables.
-    pub fn start_with_env(
-        system: &System,
-        app: App,
-        paths: &Paths,
-        scratch: &Path,
-        env: &[(&str, String)],
-    ) -> anyhow::Result<Self> {
-        let mut running = Self::spawn_with_env(system, app, paths, scratch, env)?;
-        let ready = system.ready_path(app);
+    pub fn start(&self) -> anyhow::Result<Running> {
+        let mut running = self.spawn()?;
+        let ready = self.system.ready_path(self.app);
         running.wait_ready(&ready, START_TIMEOUT).with_context(|| {
             format!(
                 "{} did not start; the end of its log ({}):\n{}",
-                system.id,
+                self.system.id,
                 running.log.display(),
                 running.log_tail()
             )
         })?;
         Ok(running)
     }
+}
 
+impl Running {
     /// Polls `path` every millisecond until it answers 200; the time since the spawn.
     pub fn wait_ready(&mut self, path: &str, timeout: Duration) -> anyhow::Result<Duration> {
         let client = Client::new(Duration::from_secs(5));

@@ -289,10 +289,24 @@ fn cell(value: f64, decimals: usize) -> String {
     }
 }
 
+/// Writes one CSV file: its header, then a record per row.
+fn write_csv<const N: usize>(
+    path: &Path,
+    header: [&str; N],
+    records: impl Iterator<Item = [String; N]>,
+) -> anyhow::Result<()> {
+    let mut writer = csv::Writer::from_path(path)?;
+    writer.write_record(header)?;
+    for record in records {
+        writer.write_record(record)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
 /// Writes `summary.csv`, `ttests.csv` and `anova.csv`.
 pub fn write(stats: &Stats, out: &Path) -> anyhow::Result<()> {
-    let mut summary = csv::Writer::from_path(out.join("summary.csv"))?;
-    summary.write_record([
+    let summary = [
         "system",
         "n",
         "runs",
@@ -306,52 +320,62 @@ pub fn write(stats: &Stats, out: &Path) -> anyhow::Result<()> {
         "peak_rss_kb",
         "timeouts",
         "server_mean",
-    ])?;
-    for s in &stats.summaries {
-        summary.write_record([
-            s.system.clone(),
-            s.n.to_string(),
-            s.runs.to_string(),
-            cell(s.mean, 4),
-            cell(s.sd, 4),
-            cell(s.median, 4),
-            cell(s.min, 4),
-            cell(s.max, 4),
-            cell(s.ci95.0, 4),
-            cell(s.ci95.1, 4),
-            s.peak_rss_kb.map(|kb| kb.to_string()).unwrap_or_default(),
-            s.timeouts.to_string(),
-            cell(s.server_mean, 4),
-        ])?;
-    }
-    summary.flush()?;
-    let mut ttests = csv::Writer::from_path(out.join("ttests.csv"))?;
-    ttests.write_record(["n", "system", "vs", "t", "df", "p", "cohens_d"])?;
-    for t in &stats.ttests {
-        ttests.write_record([
-            t.n.to_string(),
-            t.system.clone(),
-            t.vs.clone(),
-            cell(t.t, 6),
-            cell(t.df, 6),
-            format!("{:e}", t.p),
-            cell(t.cohens_d, 6),
-        ])?;
-    }
-    ttests.flush()?;
-    let mut anovas = csv::Writer::from_path(out.join("anova.csv"))?;
-    anovas.write_record(["n", "f", "p", "eta_squared", "groups"])?;
-    for a in &stats.anovas {
-        anovas.write_record([
-            a.n.to_string(),
-            cell(a.f, 6),
-            format!("{:e}", a.p),
-            cell(a.eta_squared, 6),
-            a.groups.to_string(),
-        ])?;
-    }
-    anovas.flush()?;
-    Ok(())
+    ];
+    write_csv(
+        &out.join("summary.csv"),
+        summary,
+        stats.summaries.iter().map(|s| {
+            let times =
+                [s.mean, s.sd, s.median, s.min, s.max, s.ci95.0, s.ci95.1].map(|v| cell(v, 4));
+            let [mean, sd, median, min, max, low, high] = times;
+            let peak = s.peak_rss_kb.map(|kb| kb.to_string()).unwrap_or_default();
+            [
+                s.system.clone(),
+                s.n.to_string(),
+                s.runs.to_string(),
+                mean,
+                sd,
+                median,
+                min,
+                max,
+                low,
+                high,
+                peak,
+                s.timeouts.to_string(),
+                cell(s.server_mean, 4),
+            ]
+        }),
+    )?;
+    let ttests = ["n", "system", "vs", "t", "df", "p", "cohens_d"];
+    write_csv(
+        &out.join("ttests.csv"),
+        ttests,
+        stats.ttests.iter().map(|t| {
+            [
+                t.n.to_string(),
+                t.system.clone(),
+                t.vs.clone(),
+                cell(t.t, 6),
+                cell(t.df, 6),
+                format!("{:e}", t.p),
+                cell(t.cohens_d, 6),
+            ]
+        }),
+    )?;
+    let anova = ["n", "f", "p", "eta_squared", "groups"];
+    write_csv(
+        &out.join("anova.csv"),
+        anova,
+        stats.anovas.iter().map(|a| {
+            [
+                a.n.to_string(),
+                cell(a.f, 6),
+                format!("{:e}", a.p),
+                cell(a.eta_squared, 6),
+                a.groups.to_string(),
+            ]
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -302,6 +302,21 @@ impl System {
     }
 }
 
+/// The first system of each server among `systems`: rows that share a server
+/// (`tessera-fast`, `fastapi-numpy`) start and answer FastServe's routes the same way.
+pub fn one_per_server<'a>(systems: &[&'a System]) -> Vec<&'a System> {
+    let mut seen: Vec<Server> = Vec::new();
+    systems
+        .iter()
+        .filter(|s| {
+            let first = !seen.contains(&s.server);
+            seen.push(s.server);
+            first
+        })
+        .copied()
+        .collect()
+}
+
 /// Parses `--systems`: ids separated by commas, or `all`.
 pub fn parse_list(list: &str) -> Result<Vec<&'static System>, String> {
     if list == "all" {

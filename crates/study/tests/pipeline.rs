@@ -174,20 +174,8 @@ fn the_study_runs_end_to_end_and_its_statistics_check_out() {
     // summary.csv against the formulas.
     let (header, summary) = read_csv(&out.path().join("summary.csv"));
     assert_eq!(
-        &header[..11],
-        [
-            "system",
-            "n",
-            "runs",
-            "mean",
-            "sd",
-            "median",
-            "min",
-            "max",
-            "ci95_low",
-            "ci95_high",
-            "peak_rss_kb"
-        ]
+        header[..11].join(","),
+        "system,n,runs,mean,sd,median,min,max,ci95_low,ci95_high,peak_rss_kb"
     );
     assert_eq!(summary.len(), SYSTEMS.len() * SIZES.len());
     let quantile = t_quantile_975((RUNS - 1) as f64);

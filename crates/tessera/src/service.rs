@@ -67,10 +67,6 @@ where
     type Error = Infallible;
     type Future = Responding;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // The app as it is now, for the whole request (see LiveApp::current).
         let app = self.inner.live.current();
@@ -89,5 +85,9 @@ where
             let connection = Connection { host, peer };
             Ok(app.handle(request, &connection).await)
         })
+    }
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 }

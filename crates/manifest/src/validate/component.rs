@@ -1,6 +1,7 @@
 //! Checking one `[component.<id>]`: its source, its grants and its limits.
 
 use std::path::Path;
+use std::time::Duration;
 
 use toml::Spanned;
 
@@ -151,42 +152,25 @@ pub(super) fn check_grants(
     grants
 }
 
-pub(super) fn check_limits(
-    checker: &mut Checker<'_>,
-    component_key: &str,
-    raw: &RawLimits,
-) -> Limits {
+pub(super) fn check_limits(checker: &mut Checker<'_>, at: &str, raw: &RawLimits) -> Limits {
     let mut limits = Limits::default();
-    let key = |name: &str| format!("{component_key}.limits.{name}");
-    if let Some(memory) = &raw.memory
-        && let Some(bytes) =
-            checker.size(key("memory"), memory, "\"64MiB\", \"512KiB\" or \"1GiB\"")
-    {
-        if (Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(&bytes) {
+    let key = |name: &str| format!("{at}.limits.{name}");
+    if let Some(memory) = &raw.memory {
+        let bytes = checker.size(key("memory"), memory, "\"64MiB\", \"512KiB\" or \"1GiB\"");
+        let fits = |b: &u64| (Limits::MIN_MEMORY..=Limits::MAX_MEMORY).contains(b);
+        let why = "a WebAssembly memory holds at least one 64KiB page and at most 4GiB";
+        if let Some(bytes) =
+            checker.within(key("memory"), memory, bytes, fits, ("64KiB..=4GiB", why))
+        {
             limits.memory = bytes;
-        } else {
-            let line = checker.line(memory);
-            checker.report(
-                key("memory"),
-                line,
-                format!("{} is outside 64KiB..=4GiB", memory.get_ref()),
-                "a WebAssembly memory holds at least one 64KiB page and at most 4GiB",
-            );
         }
     }
-    if let Some(timeout) = &raw.timeout
-        && let Some(d) = checker.duration(key("timeout"), timeout, "\"5s\", \"250ms\" or \"2m\"")
-    {
-        if !d.is_zero() && d <= Limits::MAX_TIMEOUT {
+    if let Some(timeout) = &raw.timeout {
+        let d = checker.duration(key("timeout"), timeout, "\"5s\", \"250ms\" or \"2m\"");
+        let fits = |d: &Duration| !d.is_zero() && *d <= Limits::MAX_TIMEOUT;
+        let why = "give each request a deadline between 1ms and 1h, such as \"5s\"";
+        if let Some(d) = checker.within(key("timeout"), timeout, d, fits, ("1ms..=1h", why)) {
             limits.timeout = d;
-        } else {
-            let line = checker.line(timeout);
-            checker.report(
-                key("timeout"),
-                line,
-                format!("{} is outside 1ms..=1h", timeout.get_ref()),
-                "give each request a deadline between 1ms and 1h, such as \"5s\"",
-            );
         }
     }
     if let Some(max) = &raw.max_concurrency {

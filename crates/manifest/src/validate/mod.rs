@@ -23,6 +23,9 @@ use component::check_component;
 pub(crate) use component::is_component_id;
 use route::{check_duplicates, check_route};
 
+/// A setting's value as written, with its place in the file.
+pub(crate) type Setting = Spanned<toml::Value>;
+
 /// Collects diagnostics against one file.
 pub(crate) struct Checker<'a> {
     file: &'a Path,
@@ -49,43 +52,53 @@ impl Checker<'_> {
 
     /// A size (`"64MiB"` or a number of bytes) at `key`; reports anything else. `examples`
     /// completes the fix: "write a number and a unit, such as <examples>".
-    pub(crate) fn size(
-        &mut self,
-        key: String,
-        value: &Spanned<toml::Value>,
-        examples: &str,
-    ) -> Option<u64> {
-        let size = size_of(value.get_ref());
-        if size.is_none() {
-            let line = self.line(value);
-            self.report(
-                key,
-                line,
-                format!("{} is not a size", value.get_ref()),
-                format!("write a number and a unit, such as {examples}"),
-            );
-        }
-        size
+    pub(crate) fn size(&mut self, key: String, value: &Setting, examples: &str) -> Option<u64> {
+        self.read(key, value, size_of, "a size", examples)
     }
 
     /// A duration (`"5s"`, `"250ms"`) at `key`; reports anything else, as [`Checker::size`].
-    pub(crate) fn duration(
+    pub(crate) fn duration(&mut self, key: String, value: &Setting, eg: &str) -> Option<Duration> {
+        self.read(key, value, duration_of, "a duration", eg)
+    }
+
+    fn read<T>(
         &mut self,
         key: String,
         value: &Spanned<toml::Value>,
+        parse: fn(&toml::Value) -> Option<T>,
+        what: &str,
         examples: &str,
-    ) -> Option<Duration> {
-        let duration = duration_of(value.get_ref());
-        if duration.is_none() {
+    ) -> Option<T> {
+        let parsed = parse(value.get_ref());
+        if parsed.is_none() {
             let line = self.line(value);
-            self.report(
-                key,
-                line,
-                format!("{} is not a duration", value.get_ref()),
-                format!("write a number and a unit, such as {examples}"),
-            );
+            let fix = format!("write a number and a unit, such as {examples}");
+            self.report(key, line, format!("{} is not {what}", value.get_ref()), fix);
         }
-        duration
+        parsed
+    }
+
+    /// `parsed` if `fits` it; otherwise reports that `value` is outside `range`.
+    pub(crate) fn within<T>(
+        &mut self,
+        key: String,
+        value: &Spanned<toml::Value>,
+        parsed: Option<T>,
+        fits: impl Fn(&T) -> bool,
+        (range, fix): (&str, &str),
+    ) -> Option<T> {
+        let parsed = parsed?;
+        if fits(&parsed) {
+            return Some(parsed);
+        }
+        let line = self.line(value);
+        self.report(
+            key,
+            line,
+            format!("{} is outside {range}", value.get_ref()),
+            fix,
+        );
+        None
     }
 }
 

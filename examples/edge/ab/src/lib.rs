@@ -31,7 +31,10 @@ fn from_cookie(header: Option<&str>) -> Option<&'static str> {
     })
 }
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let (group, assigned) = match from_cookie(request.header("cookie")) {
         Some(group) => (group, false),

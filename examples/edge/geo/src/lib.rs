@@ -52,7 +52,10 @@ struct Geo {
     source: &'static str,
 }
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let (country, source) = match (request.header("x-country"), request.query_param("country")) {
         (Some(header), _) => (Some(header.trim().to_ascii_uppercase()), "header"),

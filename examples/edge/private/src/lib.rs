@@ -5,7 +5,10 @@
 use serde_json::json;
 use tessera_sdk::{Error, Request, Response, Result};
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let subject = request
         .subject()

@@ -20,7 +20,10 @@ struct User {
     country: String,
 }
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let id: i64 = request.param("id")?;
     let cache = kv::Store::open("default")?;

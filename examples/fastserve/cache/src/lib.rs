@@ -18,7 +18,10 @@ const DEFAULT_TTL: u64 = 60;
 const MAX_TTL: u64 = 86_400;
 const MAX_KEY_BYTES: usize = 200;
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let key = request
         .query_param("key")

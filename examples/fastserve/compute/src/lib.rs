@@ -24,7 +24,10 @@ fn fib(n: u32) -> u64 {
     }
 }
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let n = match request.query_param("n") {
         None => DEFAULT_N,

@@ -13,7 +13,10 @@ use tessera_sdk::{Error, Request, Response, Result};
 
 const COLUMNS: &str = "SELECT id, quote, author, source FROM quotes";
 
-#[expect(clippy::needless_pass_by_value, reason = "http_component! hands the request over")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "http_component! hands the request over"
+)]
 fn handle(request: Request) -> Result<Response> {
     let db = Database::open("default")?;
     let rows = match request.query_param("id") {

@@ -458,7 +458,10 @@ mod tests {
             .err()
             .expect("the second open fails");
         assert!(matches!(err, OpenError::InUse { .. }), "{err}");
-        assert!(err.to_string().contains("in use by another Tessera host"), "{err}");
+        assert!(
+            err.to_string().contains("in use by another Tessera host"),
+            "{err}"
+        );
         EmbeddedKv::probe(&path).unwrap();
         first.set("a", b"1", None).await.unwrap();
         drop(first);

@@ -315,20 +315,28 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn applies_once_in_order_and_checks_what_was_applied() {
+    /// A fresh SQLite database in a directory of its own, and the migration files `(name, sql)`
+    /// written next to it.
+    fn database<const N: usize>(
+        files: [(&str, &str); N],
+    ) -> (tempfile::TempDir, SqliteDatabase, [Migration; N]) {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteDatabase::open(&dir.path().join("db.sqlite"), 2).unwrap();
-        let one = write(
-            dir.path(),
-            "1_schema",
-            "CREATE TABLE q (id INTEGER PRIMARY KEY, t TEXT NOT NULL);",
-        );
-        let two = write(
-            dir.path(),
-            "2_rows",
-            "INSERT INTO q (id, t) VALUES (1, 'a');\nINSERT INTO q (id, t) VALUES (2, 'b');",
-        );
+        let migrations = files.map(|(name, sql)| write(dir.path(), name, sql));
+        (dir, db, migrations)
+    }
+
+    #[tokio::test]
+    async fn applies_once_in_order_and_checks_what_was_applied() {
+        const ROWS: &str =
+            "INSERT INTO q (id, t) VALUES (1, 'a');\nINSERT INTO q (id, t) VALUES (2, 'b');";
+        let (dir, db, [one, two]) = database([
+            (
+                "1_schema",
+                "CREATE TABLE q (id INTEGER PRIMARY KEY, t TEXT NOT NULL);",
+            ),
+            ("2_rows", ROWS),
+        ]);
         let both = [one.clone(), two.clone()];
 
         // Tried only: nothing stays.
@@ -375,11 +383,7 @@ mod tests {
             matches!(missing, MigrationError::Missing { version: 1, .. }),
             "{missing}"
         );
-        std::fs::write(
-            &two.path,
-            "INSERT INTO q (id, t) VALUES (1, 'a');\nINSERT INTO q (id, t) VALUES (2, 'b');",
-        )
-        .unwrap();
+        std::fs::write(&two.path, ROWS).unwrap();
         let late = write(dir.path(), "0_late", "SELECT 1;");
         let out_of_order = migrate(&db, &[late, one.clone(), two.clone()], Mode::Apply)
             .await
@@ -396,18 +400,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_file_applies_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteDatabase::open(&dir.path().join("db.sqlite"), 2).unwrap();
-        let good = write(
-            dir.path(),
-            "1_schema",
-            "CREATE TABLE q (id INTEGER PRIMARY KEY);",
-        );
-        let bad = write(
-            dir.path(),
-            "2_bad",
-            "INSERT INTO q (id) VALUES (1);\nINSERT INTO nope VALUES (1);",
-        );
+        let (_dir, db, [good, bad]) = database([
+            ("1_schema", "CREATE TABLE q (id INTEGER PRIMARY KEY);"),
+            (
+                "2_bad",
+                "INSERT INTO q (id) VALUES (1);\nINSERT INTO nope VALUES (1);",
+            ),
+        ]);
         let error = migrate(&db, &[good.clone(), bad], Mode::Apply)
             .await
             .unwrap_err();
