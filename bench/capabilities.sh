@@ -19,15 +19,13 @@
 # values, docs/performance.md; the unset keeps every run alike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 duration=${1:-5}
 rounds=${2:-5}
 unset RUST_BACKTRACE
 export TESSERA_LOG=warn
-sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-for tool in wrk curl redis-server; do
-  command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk curl redis-server
-done
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q postgresql
+need_commands wrk curl redis-server
+need_packages postgresql
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 echo "building (release)"
 cargo build --release -q -p hello -p caps --target wasm32-wasip2 --target-dir target/wasm
@@ -74,19 +72,8 @@ type = "postgres"
 url = "postgres://tessera@127.0.0.1:5499/postgres"
 TOML
 
-to_us() { awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
-  if (u=="us") print v; else if (u=="ms") print v*1000; else if (u=="s") print v*1000000; else print v }'; }
 printf '%-10s %-9s %10s %10s %10s\n' backend route "req/s@32" "req/s@1" "p50@1(us)"
 declare -A p50 get_added get_rounds cpu_get_added cpu_get_rounds
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-ticks_per_s=$(getconf CLK_TCK)
-cpu_per_request() { # pid, url: the server's CPU microseconds per request over one wrk run at 32
-  local before after requests
-  before=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
-  requests=$(wrk -t2 -c32 -d"${duration}s" "$2" | awk '/requests in/ { print $1 }')
-  after=$(awk '{ print $14 + $15 }' "/proc/$1/stat")
-  awk -v t="$((after - before))" -v n="$requests" -v hz="$ticks_per_s" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }'
-}
 run() { # backend, extra args...
   local backend=$1; shift
   target/release/tessera up --manifest "$work/tessera.toml" --listen 127.0.0.1:3199 \
@@ -121,8 +108,8 @@ run() { # backend, extra args...
     a=$(wrk -t1 -c1 -d"${duration}s" --latency http://127.0.0.1:3199/noop | awk '$1=="50%" {print $2}' | to_us)
     b=$(wrk -t1 -c1 -d"${duration}s" --latency http://127.0.0.1:3199/bench/get | awk '$1=="50%" {print $2}' | to_us)
     added+=("$(awk -v a="$a" -v b="$b" 'BEGIN { print b - a }')")
-    ca=$(cpu_per_request "$pid" http://127.0.0.1:3199/noop)
-    cb=$(cpu_per_request "$pid" http://127.0.0.1:3199/bench/get)
+    ca=$(cpu_us_per_request "$pid" http://127.0.0.1:3199/noop "$duration")
+    cb=$(cpu_us_per_request "$pid" http://127.0.0.1:3199/bench/get "$duration")
     cpu_added+=("$(awk -v a="$ca" -v b="$cb" 'BEGIN { printf "%.1f", b - a }')")
   done
   get_added[$backend]=$(median "${added[@]}")

@@ -1,5 +1,5 @@
-# Helpers shared by bench/hello.sh and bench/ceiling.sh, which load the hello component against
-# the same baselines. Sourced, not run; expects to be in the repository root.
+# Helpers shared by the bench/ scripts (installs, the baselines, units and medians). Sourced,
+# not run; expects to be in the repository root. bench/README.md lists the scripts.
 
 # Installs, from Debian, each of the named commands that is missing.
 need_commands() {
@@ -9,6 +9,17 @@ need_commands() {
     command -v "$tool" >/dev/null ||
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$tool"
   done
+}
+
+# Installs, from Debian, each of the named packages that is missing (for packages whose
+# programs are not on PATH, such as postgresql's initdb).
+need_packages() {
+  local package sudo= missing=()
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 }
 
 # The baseline `wasmtime serve`: wasmtime-cli 48.0.8 in target/bench-tools, installed once.
@@ -52,6 +63,28 @@ prepare_baselines() {
 # CPU time (user + kernel) the process has used, in clock ticks. The fields are counted after
 # the command name, which is in parentheses.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# The server's CPU microseconds per request over one wrk load at 32 connections.
+cpu_us_per_request() { # pid, url, seconds
+  local before after requests
+  before=$(cpu_ticks "$1")
+  requests=$(wrk -t2 -c32 -d"$3s" "$2" | awk '/requests in/ { print $1 }')
+  after=$(cpu_ticks "$1")
+  awk -v t="$((after - before))" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.2f", t / hz * 1e6 / n }'
+}
+
+# A wrk latency (850.00us, 1.20ms, 2.00s) on stdin, in microseconds.
+to_us() {
+  awk '{ v = $1; u = v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v)
+    if (u == "us") print v; else if (u == "ms") print v * 1000; else if (u == "s") print v * 1000000; else print v }'
+}
+
+# The median of the numbers given as arguments.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+    END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # Waits until a server answers on 127.0.0.1:PORT; fails after 10 s.
 wait_for() { # port

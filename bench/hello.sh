@@ -65,10 +65,6 @@ start() { # name, command...
 }
 stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 
-# wrk's latency figures carry units; print microseconds.
-to_us() { awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
-  if (u=="us") print v; else if (u=="ms") print v*1000; else if (u=="s") print v*1000000; else print v }'; }
-
 load() { # name, connections, threads
   local name=$1 conns=$2 threads=$3 out before after
   before=$(cpu_ticks "$server_pid")

@@ -9,6 +9,8 @@
 #   bench/instructions.sh app.toml 2000 /api "authorization:Bearer eyJ..."
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
+need_commands valgrind
 manifest=${1:-examples/hello/tessera.toml}
 n=${2:-2000}
 unset RUST_BACKTRACE

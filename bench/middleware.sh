@@ -19,13 +19,12 @@
 # values, docs/performance.md; the unset keeps every run alike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 duration=${1:-5}
 rounds=${2:-5}
 unset RUST_BACKTRACE
 export TESSERA_LOG=warn
-for tool in wrk curl openssl; do
-  command -v "$tool" >/dev/null || { sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$tool"; }
-done
+need_commands wrk curl openssl
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 echo "building (release)"
 cargo build --release -q -p hello --target wasm32-wasip2 --target-dir target/wasm
@@ -89,8 +88,6 @@ check 200 "$base/plain"
 check 200 "$base/chain" "${auth[@]}"
 check 401 "$base/chain"
 
-to_us() { awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
-  if (u=="us") print v; else if (u=="ms") print v*1000; else if (u=="s") print v*1000000; else print v }'; }
 declare -A rps32 rps1 p50
 load() { # round, name, url, wrk args...
   local round=$1 name=$2 url=$3; shift 3
@@ -132,8 +129,7 @@ for round in $(seq "$rounds"); do
     -v lp="${p50[$round-plain]}" -v lc="${p50[$round-chain]}" -v lr="${p50[$round-rejected]}" \
     'BEGIN { print 100 * (1 - (c + c2) / (p + p2)), 100 * (1 - c1 / p1), lc - lp, r / c, lc - lr }' >>"$ratios"
 done
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-column() { awk -v c="$1" '{ print $c }' "$ratios" | median; }
+column() { median $(awk -v c="$1" '{ print $c }' "$ratios"); }
 echo
 echo "median of $rounds rounds (per round: $(awk '{ printf "%.1f%% ", $1 }' "$ratios")lost at 32 connections)"
 printf 'chain vs plain: %.1f %% throughput lost at 32 connections, %.1f %% at 1 (target <= 10); +%.0f us p50 at 1\n' \

@@ -17,10 +17,11 @@
 # values, docs/performance.md; the unset keeps every run alike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 rounds=${1:-5}
 unset RUST_BACKTRACE
 export TESSERA_LOG=warn
-command -v curl >/dev/null || { sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q curl; }
+need_commands curl
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 echo "building (release)"
 cargo build --release -q -p versioned --target wasm32-wasip2 --target-dir target/wasm
@@ -32,8 +33,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 now() { date +%s.%N; }
 since_ms() { python3 -c "import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$(now)"; }
-median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f", m}'; }
-wait_for() { # URL TEXT: poll until the body contains TEXT
+wait_for_text() { # URL TEXT: poll until the body contains TEXT
   until curl -s "$1" | grep -q "$2"; do sleep 0.005; done
 }
 version() { # N FILE: the guest answering tessera-version:N
@@ -62,14 +62,14 @@ put() { curl -s -o /dev/null -X PUT --data-binary @"$1" -H "authorization: Beare
 cold=() warm=()
 for n in $(seq 1 "$rounds"); do
   version "$n" "$work/v$n.wasm"
-  start=$(now); put "$work/v$n.wasm"; wait_for 127.0.0.1:3917/v "version:$(printf %02d "$n")"
+  start=$(now); put "$work/v$n.wasm"; wait_for_text 127.0.0.1:3917/v "version:$(printf %02d "$n")"
   cold+=("$(since_ms "$start")")
   version 0 "$work/v0.wasm"
-  start=$(now); put "$work/v0.wasm"; wait_for 127.0.0.1:3917/v "version:00"
+  start=$(now); put "$work/v0.wasm"; wait_for_text 127.0.0.1:3917/v "version:00"
   warm+=("$(since_ms "$start")")
 done
-echo "swap, compiled (ms):   ${cold[*]}   median $(printf '%s\n' "${cold[@]}" | median)"
-echo "swap, cache warm (ms): ${warm[*]}   median $(printf '%s\n' "${warm[@]}" | median)"
+echo "swap, compiled (ms):   ${cold[*]}   median $(printf %.0f "$(median "${cold[@]}")")"
+echo "swap, cache warm (ms): ${warm[*]}   median $(printf %.0f "$(median "${warm[@]}")")"
 kill %1; wait 2>/dev/null || true
 
 app="$work/app"; mkdir "$app"; cd "$app"
@@ -83,7 +83,7 @@ saves=()
 for n in $(seq 1 "$rounds"); do
   sed -i "s/Hello[^!]* from greeter!/Hello $n from greeter!/" greeter/src/lib.rs
   start=$(now)
-  wait_for 127.0.0.1:3919/greeter "Hello $n from"
+  wait_for_text 127.0.0.1:3919/greeter "Hello $n from"
   saves+=("$(since_ms "$start")")
 done
-echo "save to serve (ms):    ${saves[*]}   median $(printf '%s\n' "${saves[@]}" | median)"
+echo "save to serve (ms):    ${saves[*]}   median $(printf %.0f "$(median "${saves[@]}")")"

@@ -37,6 +37,8 @@ export PATH="$PWD/target/tools/python/bin:$PATH"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# rustdoc: every public item documented, no broken links (the doc examples ran with the tests).
+RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --locked -q
 # The Wasm guests (test guests and examples) are linted for their own target.
 cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm \
   -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \

@@ -1,4 +1,15 @@
 //! The `tessera` command. Parses flags and hands over to the library crates.
+//!
+//! # Layout
+//! - `args`: the flags, with their environment variables (clap).
+//! - `commands`: `check`, `up` (with `load`, the shared loading through the `tessera`
+//!   library), `build` and `new`.
+//! - `logging`: log lines on stderr, filtered by `TESSERA_LOG`.
+//! - `backtrace`: backtraces in error values, off unless asked for by name.
+
+// The flags' doc comments are their `--help` text, written the way command-line help is
+// (`[component.<id>.build]`, `<state dir>`), not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 mod args;
 mod backtrace;

@@ -7,6 +7,7 @@
 //! - `component`: loading and checking a component at start-up.
 //! - `invoke`: the per-request path and the streaming response body.
 //! - `spare`: making each component's next instance before its request arrives.
+//! - `release`: pool slots on their way back, after a response is written.
 //! - `busy`: whether a worker has requests waiting, which decides when a store is dropped.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.

@@ -32,8 +32,9 @@
 //! `{"error": "...", "status": N}`; a panic becomes the host's 500.
 //!
 //! # Layout
-//! - [`Request`], [`Response`], [`Error`]: the request/response abstraction.
-//! - [`Router`]: an optional in-guest router for components serving several paths.
+//! - `request`, `response`, `error`: [`Request`], [`Response`] and [`Error`], the
+//!   request/response abstraction.
+//! - `router`: [`Router`], an optional in-guest router for components serving several paths.
 //! - [`kv`], [`sql`], [`variables`], [`outbound`]: the capabilities a manifest grants.
 
 mod error;

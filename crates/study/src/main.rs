@@ -50,7 +50,7 @@ struct Args {
     /// Systems to compare, separated by commas, or `all`.
     #[arg(long, default_value = "all")]
     systems: String,
-    /// Where the results go (default: target/study/<timestamp>). An existing directory is
+    /// Where the results go (default: target/study/TIMESTAMP). An existing directory is
     /// resumed: cells already measured there are kept.
     #[arg(long)]
     out: Option<PathBuf>,

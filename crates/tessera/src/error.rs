@@ -4,6 +4,19 @@ use tessera_manifest::ManifestError;
 use tessera_runtime::LoadError;
 
 /// Why an application did not load or serve.
+///
+/// An [`Error::Invalid`] is the user's to fix and prints as `tessera check` does; the others
+/// are the machine's.
+///
+/// ```no_run
+/// # async fn run() {
+/// match tessera::App::builder().manifest("tessera.toml").build().await {
+///     Ok(app) => drop(app),
+///     Err(tessera::Error::Invalid(problems)) => eprintln!("fix the application:\n{problems}"),
+///     Err(other) => eprintln!("cannot serve here: {other}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The application is wrong: the manifest, the runtime configuration, a grant, a

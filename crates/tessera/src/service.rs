@@ -54,7 +54,7 @@ impl AppService {
     }
 }
 
-/// The future of [`AppService::call`].
+/// The future of `AppService::call` (its [`tower::Service`] implementation).
 pub type Responding =
     Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 

@@ -1,12 +1,12 @@
 //! Route middleware: the steps a route's requests pass before its endpoint, built once at
-//! load time from `[middleware.<name>]` and composed per route into one [`Chain`].
+//! load time from `[middleware.<name>]` and composed per route into one `Chain`.
 //!
 //! # Layout
-//! - `chain`: the [`Step`] trait and [`Chain`], a step with the rest of the chain behind it.
+//! - `chain`: the `Step` trait and `Chain`, a step with the rest of the chain behind it.
 //! - `build`: [`Middleware`], every named middleware built, and its errors.
 //! - `compose`: a route's chain from its middleware names and its endpoint.
 //! - `endpoint`: a component at the end of a chain; its answer; the request's id.
-//! - `gate`: steps that admit or answer a request at once, and [`gate::GateStep`].
+//! - `gate`: steps that admit or answer a request at once, and `GateStep`.
 //! - `gates`: every built-in gate as one type.
 //! - `identity`: who the client is, for the guest and for later steps.
 //! - `jwt`, `api_key`, `guard`: authentication and authorization.

@@ -5,7 +5,7 @@
 //! SHA-256 of the file, time applied). A start-up applies the files it does not list, all in
 //! one transaction with their records: either every pending file is applied or none is, and a
 //! failing file leaves the database as it was. The transaction holds the database's migration
-//! lock ([`SqlConnection::begin_migration`]), so two hosts starting at once on one PostgreSQL
+//! lock ([`super::SqlConnection::begin_migration`]), so two hosts starting at once on one PostgreSQL
 //! apply them once: the second waits, then finds them recorded. `tessera check` runs the same
 //! transaction and rolls it back ([`Mode::Try`]), so a file that fails is refused before any
 //! host applies it.
