@@ -21,10 +21,15 @@ const TOKEN: &str = "a-test-admin-token";
 const MARKER: &[u8] = b"tessera-version:00";
 
 fn app() -> AppDir {
+    app_with("")
+}
+
+/// The app, with `v_extra` in the `v` component's section.
+fn app_with(v_extra: &str) -> AppDir {
     AppDir::new(&format!(
         "[[route]]\npath = \"/v\"\ncomponent = \"v\"\n\n\
          [[route]]\npath = \"/other/...\"\ncomponent = \"other\"\n\n{}\n{}",
-        component_section("v", "versioned", ""),
+        component_section("v", "versioned", v_extra),
         component_section("other", "wasi_echo", ""),
     ))
 }
@@ -73,7 +78,10 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, token: &str, body: Ve
 }
 
 fn start(token_args: &[&str]) -> (AppDir, Server, SocketAddr) {
-    let app = app();
+    start_app(app(), token_args)
+}
+
+fn start_app(app: AppDir, token_args: &[&str]) -> (AppDir, Server, SocketAddr) {
     let server = Server::start_with(
         TESSERA,
         &app.manifest(),
@@ -87,15 +95,26 @@ fn start(token_args: &[&str]) -> (AppDir, Server, SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_replacements_under_load_fail_no_request() {
-    const SWAPS: u32 = 20;
-    const LOAD: Duration = Duration::from_secs(30);
+    replacements_under_load(app(), 20, Duration::from_secs(30)).await;
+}
+
+/// The same with `reuse`: idle instances of a replaced version go with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacements_under_load_with_reuse_fail_no_request() {
+    let app = app_with("reuse = { max_requests = 1000 }");
+    replacements_under_load(app, 6, Duration::from_secs(10)).await;
+}
+
+/// `swaps` live replacements of `v` spread over `load_for` of requests on 8 connections: no
+/// request fails, every version is served, and no connection goes back to an older one.
+async fn replacements_under_load(app: AppDir, swaps: u32, load_for: Duration) {
     const CONNECTIONS: usize = 8;
-    let (_app, server, admin_at) = start(&["--admin-token", TOKEN]);
+    let (_app, server, admin_at) = start_app(app, &["--admin-token", TOKEN]);
     let addr = server.addr();
     assert_eq!(body_version(&get(addr, "/v").await), 0);
 
     let started = Instant::now();
-    // The load runs for LOAD, and on until the last swap is done if swaps ran late (each
+    // The load runs for load_for, and on until the last swap is done if swaps ran late (each
     // compiles a new component on a machine the load keeps busy).
     let (swapping_tx, swapping) = tokio::sync::watch::channel(true);
     let mut load = tokio::task::JoinSet::new();
@@ -109,7 +128,7 @@ async fn twenty_replacements_under_load_fail_no_request() {
                 Client::http1(addr).await
             };
             let (mut served, mut failed, mut seen) = (0u32, Vec::new(), Vec::<u32>::new());
-            while started.elapsed() < LOAD || *swapping.borrow() {
+            while started.elapsed() < load_for || *swapping.borrow() {
                 let outcome = client
                     .send(request("GET", "/v").body(empty()).expect("valid request"))
                     .await;
@@ -134,9 +153,9 @@ async fn twenty_replacements_under_load_fail_no_request() {
 
     let mut digests = Vec::new();
     let mut swap_millis = Vec::new();
-    for n in 1..=SWAPS {
-        // Spread over the load: swap n at n/(SWAPS+1) of it, or at once if running late.
-        tokio::time::sleep_until((started + LOAD * n / (SWAPS + 1)).into()).await;
+    for n in 1..=swaps {
+        // Spread over the load: swap n at n/(swaps+1) of it, or at once if running late.
+        tokio::time::sleep_until((started + load_for * n / (swaps + 1)).into()).await;
         let reply = admin(admin_at, "PUT", "/components/v", TOKEN, version(n)).await;
         assert_eq!(reply.status, 200, "swap {n}: {}", reply.text());
         let done = reply.json();
@@ -168,7 +187,7 @@ async fn twenty_replacements_under_load_fail_no_request() {
     digests.dedup();
     assert_eq!(
         digests.len(),
-        SWAPS as usize,
+        swaps as usize,
         "every version has its own digest"
     );
     let mut all_seen: Vec<u32> = per_connection.iter().flatten().copied().collect();
@@ -176,7 +195,7 @@ async fn twenty_replacements_under_load_fail_no_request() {
     all_seen.dedup();
     assert_eq!(
         all_seen,
-        (0..=SWAPS).collect::<Vec<_>>(),
+        (0..=swaps).collect::<Vec<_>>(),
         "the load saw every version"
     );
     for seen in &per_connection {
@@ -189,7 +208,7 @@ async fn twenty_replacements_under_load_fail_no_request() {
     assert_eq!(get(addr, "/other/status?code=201").await.status, 201);
     swap_millis.sort_by(f64::total_cmp);
     eprintln!(
-        "{served} requests in {:.1} s, 0 failed, {SWAPS} swaps; swap time median {:.0} ms, max {:.0} ms",
+        "{served} requests in {:.1} s, 0 failed, {swaps} swaps; swap time median {:.0} ms, max {:.0} ms",
         started.elapsed().as_secs_f64(),
         swap_millis[swap_millis.len() / 2],
         swap_millis[swap_millis.len() - 1]

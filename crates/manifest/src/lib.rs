@@ -59,7 +59,7 @@ pub use middleware::{
     JwtKey, JwtSpec, MiddlewareKind, MiddlewareSpec, RateKey, RateLimitSpec, SecretSetting,
 };
 pub use migrations::{Migration, SqlDatabaseSpec};
-pub use model::{ComponentSpec, Handler, Limits, Manifest, Route};
+pub use model::{ComponentSpec, Handler, Limits, Manifest, Reuse, Route};
 pub use resolve::{ResolvedGrants, ResolvedVariable};
 pub use route::{PatternError, RoutePattern, Segment};
 pub use runtime_config::{
@@ -162,6 +162,54 @@ max_concurrency = 100
         .unwrap();
         assert_eq!(m.component("users").unwrap().limits, Limits::default());
         assert!(m.routes[0].allows(&http::Method::PATCH));
+    }
+
+    fn with_reuse(reuse: &str) -> String {
+        MINIMAL.replace(
+            "source = \"users.wasm\"\n",
+            &format!("source = \"users.wasm\"\nreuse = {reuse}\n"),
+        )
+    }
+
+    #[test]
+    fn reuse_is_off_by_default_and_takes_defaults_for_keys_left_out() {
+        assert_eq!(
+            parse(MINIMAL)
+                .unwrap()
+                .component("users")
+                .unwrap()
+                .limits
+                .reuse,
+            None
+        );
+        let m = parse(&with_reuse("{ max_requests = 16 }")).unwrap();
+        let reuse = m.component("users").unwrap().limits.reuse.unwrap();
+        assert_eq!(reuse.max_requests, 16);
+        assert_eq!(reuse.max_concurrent, 1);
+        assert_eq!(reuse.idle_timeout, std::time::Duration::from_secs(1));
+        let m = parse(&with_reuse(
+            "{ max_requests = 2, max_concurrent = 1, idle_timeout = \"250ms\" }",
+        ))
+        .unwrap();
+        let reuse = m.component("users").unwrap().limits.reuse.unwrap();
+        assert_eq!(reuse.idle_timeout, std::time::Duration::from_millis(250));
+    }
+
+    #[test]
+    fn reuse_errors_name_the_key_and_the_fix() {
+        let d = first_error(&with_reuse("{ max_concurrent = 16 }"));
+        assert_eq!(d.key, "component.users.reuse.max_concurrent");
+        assert!(d.problem.contains("WASI 0.2"), "{}", d.problem);
+        assert!(d.fix.contains("max_concurrent = 1"), "{}", d.fix);
+        assert_eq!(d.line, Some(9));
+
+        let d = first_error(&with_reuse("{ max_requests = 0 }"));
+        assert_eq!(d.key, "component.users.reuse.max_requests");
+        let d = first_error(&with_reuse("{ idle_timeout = \"forever\" }"));
+        assert_eq!(d.key, "component.users.reuse.idle_timeout");
+        let d = first_error(&with_reuse("{ max_request = 5 }"));
+        assert_eq!(d.key, "component.users.reuse.max_request");
+        assert_eq!(d.fix, "did you mean `max_requests`?");
     }
 
     #[test]

@@ -96,6 +96,42 @@ pub struct Limits {
     pub timeout: Duration,
     /// Instances at once; further requests get 503.
     pub max_concurrency: u32,
+    /// Whether an instance may serve more than one request (`[component.<id>] reuse`); `None`
+    /// (the default) gives every request a fresh instance.
+    pub reuse: Option<Reuse>,
+}
+
+/// `[component.<id>] reuse = { max_requests, max_concurrent, idle_timeout }`: an instance
+/// serves request after request, keeping its globals and memory, until one of the bounds ends
+/// it. An instance that trapped, ran past its deadline, hit its memory cap or was cancelled
+/// is never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    /// Requests one instance serves before it is dropped.
+    pub max_requests: u32,
+    /// Requests one instance serves at once. A WASI 0.2 component handles one at a time.
+    pub max_concurrent: u32,
+    /// How long an instance may wait for its next request before it is dropped.
+    pub idle_timeout: Duration,
+}
+
+impl Reuse {
+    /// 128 requests per instance.
+    pub const DEFAULT_MAX_REQUESTS: u32 = 128;
+    /// One request at a time per instance.
+    pub const DEFAULT_MAX_CONCURRENT: u32 = 1;
+    /// One second idle.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+}
+
+impl Default for Reuse {
+    fn default() -> Self {
+        Self {
+            max_requests: Self::DEFAULT_MAX_REQUESTS,
+            max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+        }
+    }
 }
 
 impl Limits {
@@ -119,6 +155,7 @@ impl Default for Limits {
             memory: Self::DEFAULT_MEMORY,
             timeout: Self::DEFAULT_TIMEOUT,
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            reuse: None,
         }
     }
 }

@@ -48,6 +48,7 @@ pub(crate) struct RawComponent {
     pub source: Spanned<String>,
     #[serde(default)]
     pub limits: RawLimits,
+    pub reuse: Option<Spanned<RawReuse>>,
     #[serde(default)]
     pub key_value_stores: Vec<Spanned<String>>,
     #[serde(default)]
@@ -67,6 +68,15 @@ pub(crate) struct RawLimits {
     /// A duration string (`"5s"`, `"250ms"`).
     pub timeout: Option<Spanned<toml::Value>>,
     pub max_concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReuse {
+    pub max_requests: Option<Spanned<i64>>,
+    pub max_concurrent: Option<Spanned<i64>>,
+    /// A duration string (`"1s"`).
+    pub idle_timeout: Option<Spanned<toml::Value>>,
 }
 
 /// One `[middleware.<name>]`. Every type's keys live in one flat struct, so that unknown keys

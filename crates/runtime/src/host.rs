@@ -1,4 +1,4 @@
-//! The host state each request's [`Store`](wasmtime::Store) carries: one resource table, one
+//! The host state each instance's [`Store`](wasmtime::Store) carries: one resource table, one
 //! context per capability, and the limiter that enforces the memory cap.
 
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use crate::capabilities::Capabilities;
 use crate::invoke::Next;
 use crate::log::GuestLog;
 
-/// Store data for one request to one component.
+/// Store data for one instance of one component: one request's, or with `reuse` several
+/// requests' one after another.
 pub struct Host {
     pub(crate) table: ResourceTable,
     /// Built on first use: most HTTP handlers never touch wasi:cli, wasi:random or
@@ -25,6 +26,9 @@ pub struct Host {
     hooks: HttpHooks,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) caps: Arc<Capabilities>,
+    /// Requests this store's instance has been given, the current one included (more than
+    /// one only for a component with `reuse`).
+    pub(crate) served: u32,
 }
 
 impl Host {
@@ -39,6 +43,7 @@ impl Host {
             },
             limiter: MemoryLimiter::new(memory_cap),
             caps,
+            served: 0,
         }
     }
 

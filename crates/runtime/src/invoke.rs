@@ -1,5 +1,6 @@
-//! Serving one request: a fresh store and instance, the `wasi:http/incoming-handler` call, and
-//! a response body that keeps driving the guest while it streams.
+//! Serving one request: a fresh store and instance (or with `reuse`, one that has served
+//! before), the `wasi:http/incoming-handler` call, and a response body that keeps driving the
+//! guest while it streams.
 //!
 //! No task is spawned per request. The guest's call is a future that the request's own task
 //! polls: first until the guest sets its response, then from inside the response body, so a
@@ -44,7 +45,8 @@ enum Head {
 }
 
 impl HttpComponent {
-    /// Serves `request` with a fresh instance of this component.
+    /// Serves `request` with a fresh instance of this component (or, with `reuse`, one that
+    /// served earlier requests well).
     ///
     /// Returns once the guest has sent its response head; the body streams from the guest as
     /// it is polled. Errors before the head are returned; errors after it end the body with
@@ -98,14 +100,14 @@ impl HttpComponent {
                 limit: self.limits.max_concurrency,
             })?;
 
-        // The instance made after the previous request, if it is ready; otherwise one now.
-        let (mut store, spare) = match self.instances.take() {
-            Some((mut store, proxy)) => {
-                store.data_mut().set_next(next);
-                (store, Some(proxy))
-            }
-            None => (self.instances.store(next), None),
+        // An instance waiting for a request (one made after the previous request, or with
+        // `reuse` one that served it), if there is one; otherwise one now.
+        let (mut store, ready) = match self.instances.take() {
+            Some((store, proxy)) => (store, Some(proxy)),
+            None => (self.instances.store(None), None),
         };
+        store.data_mut().set_next(next);
+        store.data_mut().served += 1;
 
         let (sender, mut receiver) = oneshot::channel();
         let (request, outparam) = {
@@ -127,18 +129,23 @@ impl HttpComponent {
         let limits = self.limits;
         let mut task: GuestTask = Box::pin(async move {
             let call = async {
-                let proxy = match spare {
+                let proxy = match ready {
                     Some(proxy) => proxy,
                     None => instantiate(&instances, &mut store).await?,
                 };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, request, outparam)
-                    .await
+                    .await?;
+                Ok::<_, wasmtime::Error>(proxy)
             };
             let outcome = tokio::time::timeout(limits.timeout, call).await;
+            let mut served_well = None;
             let result = match outcome {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(proxy)) => {
+                    served_well = Some(proxy);
+                    Ok(())
+                }
                 Err(_) => Err(InvokeError::Timeout {
                     component: component.to_string(),
                     timeout: limits.timeout,
@@ -166,7 +173,15 @@ impl HttpComponent {
             // The component's concurrency permit is released now, so that a client sending
             // its next request at once is not turned away by an instance that has finished.
             drop(permit);
-            after_response(store, instances);
+            // Only an instance whose call returned is kept for another request (`reuse`): a
+            // trap, a deadline or a cancellation (this future dropped) leaves it unusable.
+            let store = match served_well {
+                Some(proxy) => instances.keep(store, proxy).err(),
+                None => Some(store),
+            };
+            if let Some(store) = store {
+                after_response(store, instances);
+            }
             result
         });
 

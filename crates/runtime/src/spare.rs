@@ -19,15 +19,21 @@
 //! (`release.rs`); when there are none, it drops another component's spare to take its slot;
 //! only when there is none of those either is it answered 503. A spare never turns a request
 //! away.
+//!
+//! With `reuse` (opt-in per component), an instance that served a request well is kept here
+//! too, idle, for the next request: it counts against the same budget and is dropped the same
+//! way when the pool is full, when its `idle_timeout` passes (`sweep`), after `max_requests`,
+//! and with its component version. An instance that trapped, ran past its deadline, was
+//! refused memory or was cancelled never comes back here (`invoke.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
-use tessera_manifest::Limits;
+use tessera_manifest::{Limits, Reuse};
 
 use crate::release::{Release, Releases};
 use crate::{Capabilities, Host, Next};
@@ -87,7 +93,8 @@ impl Pool {
                 .lock()
                 .ok()
                 .and_then(|mut spare| spare.take());
-            spare.is_some()
+            let idle = || instances.idle.lock().ok().and_then(|mut idle| idle.pop());
+            spare.is_some() || idle().is_some()
         })
     }
 
@@ -114,15 +121,28 @@ struct Spare {
     _claim: Claim,
 }
 
-/// What a component needs to make its instances, and the slot its spare waits in.
+/// An instance that has served a request and waits for the next (`reuse`).
+struct Idle {
+    store: Store<Host>,
+    proxy: Proxy,
+    since: Instant,
+    _claim: Claim,
+}
+
+/// What a component needs to make its instances, the slot its spare waits in, and with
+/// `reuse` the instances that wait to serve again.
 pub(crate) struct Instances {
     pub(crate) pre: ProxyPre<Host>,
     caps: Arc<Capabilities>,
     memory: u64,
     timeout: Duration,
+    reuse: Option<Reuse>,
     pub(crate) pool: Arc<Pool>,
     spare: Mutex<Option<Spare>>,
     filling: AtomicBool,
+    /// Last in, first out: the most recently used instance has the warmest caches.
+    idle: Mutex<Vec<Idle>>,
+    sweeping: AtomicBool,
 }
 
 impl Instances {
@@ -139,9 +159,12 @@ impl Instances {
             caps,
             memory: limits.memory,
             timeout: limits.timeout,
+            reuse: limits.reuse,
             pool,
             spare: Mutex::new(None),
             filling: AtomicBool::new(false),
+            idle: Mutex::new(Vec::new()),
+            sweeping: AtomicBool::new(false),
         });
         instances.pool.register(&instances);
         instances
@@ -164,22 +187,125 @@ impl Instances {
         store
     }
 
-    /// Instances made and waiting for a request: 0 or 1.
+    /// Instances waiting for a request: the spare (0 or 1) and, with `reuse`, the idle ones.
     pub(crate) fn ready(&self) -> usize {
-        self.spare
+        let spare = self
+            .spare
             .lock()
-            .map_or(0, |spare| usize::from(spare.is_some()))
+            .map_or(0, |spare| usize::from(spare.is_some()));
+        spare + self.idle.lock().map_or(0, |idle| idle.len())
     }
 
-    /// The waiting spare, if there is one, made ready for a request.
+    /// An instance waiting for a request, made ready for it: an idle one that has served
+    /// before (with `reuse`), else the spare.
     pub(crate) fn take(&self) -> Option<(Store<Host>, Proxy)> {
-        let Spare {
-            mut store, proxy, ..
-        } = self.spare.lock().ok()?.take()?;
-        // Counted from now, not from when the spare was made: the first epoch check in the
-        // guest would otherwise find its deadline long passed and yield for nothing.
+        let (mut store, proxy) = match self.take_idle() {
+            Some(idle) => idle,
+            None => {
+                let Spare { store, proxy, .. } = self.spare.lock().ok()?.take()?;
+                (store, proxy)
+            }
+        };
+        // Counted from now, not from when the instance was made or last served: the first
+        // epoch check in the guest would otherwise find its deadline long passed and yield
+        // for nothing.
         store.set_epoch_deadline(1);
         Some((store, proxy))
+    }
+
+    fn take_idle(&self) -> Option<(Store<Host>, Proxy)> {
+        let reuse = self.reuse?;
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(Idle {
+            store,
+            proxy,
+            since,
+            ..
+        }) = idle.pop()
+        {
+            if since.elapsed() < reuse.idle_timeout {
+                return Some((store, proxy));
+            }
+            // Past its idle timeout (the sweep has not come by yet): so are all below it.
+            idle.clear();
+        }
+        None
+    }
+
+    /// After a request its instance served well: keeps the instance for the next request if
+    /// the component has `reuse`, its `max_requests` are not used up, it was never refused
+    /// memory, and the pool's budget allows. Otherwise gives the store back, to be dropped.
+    pub(crate) fn keep(
+        self: &Arc<Self>,
+        mut store: Store<Host>,
+        proxy: Proxy,
+    ) -> Result<(), Store<Host>> {
+        let Some(reuse) = self.reuse else {
+            return Err(store);
+        };
+        let host = store.data();
+        if host.served >= reuse.max_requests || host.limiter.refused.is_some() {
+            return Err(store);
+        }
+        let Some(claim) = self.pool.claim() else {
+            return Err(store);
+        };
+        // A middleware step's unused rest of the chain is not kept waiting with it.
+        store.data_mut().set_next(None);
+        match self.idle.lock() {
+            Ok(mut idle) => idle.push(Idle {
+                store,
+                proxy,
+                since: Instant::now(),
+                _claim: claim,
+            }),
+            Err(_) => return Err(store),
+        }
+        self.sweep(reuse.idle_timeout);
+        Ok(())
+    }
+
+    /// Drops idle instances once they have waited `idle_timeout`: one task per component
+    /// while it has idle instances, waking every `idle_timeout`, so that reuse costs no timer
+    /// per request. It holds the component weakly: a replaced version's instances go with it.
+    fn sweep(self: &Arc<Self>, idle_timeout: Duration) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeping.store(false, Ordering::Release);
+            return;
+        };
+        let instances = Arc::downgrade(self);
+        drop(runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(idle_timeout).await;
+                let Some(instances) = instances.upgrade() else {
+                    return;
+                };
+                let Ok(mut idle) = instances.idle.lock() else {
+                    return;
+                };
+                // Oldest first: the expired ones are at the bottom.
+                let expired = idle
+                    .iter()
+                    .take_while(|i| i.since.elapsed() >= idle_timeout)
+                    .count();
+                let dropped: Vec<Idle> = idle.drain(..expired).collect();
+                let empty = idle.is_empty();
+                drop(idle);
+                drop(dropped);
+                if empty {
+                    instances.sweeping.store(false, Ordering::Release);
+                    // An instance kept since the check started a sweep of its own or found
+                    // this one still running; make sure one runs.
+                    let refilled = instances.idle.lock().is_ok_and(|idle| !idle.is_empty());
+                    if !refilled || instances.sweeping.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+            }
+        }));
     }
 
     /// Makes the next spare if the slot is empty and the budget allows. Failures (the pool

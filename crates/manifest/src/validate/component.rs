@@ -7,8 +7,8 @@ use toml::Spanned;
 
 use super::{Checker, Sources};
 use crate::grants::{Named, Variable, VariableSource, is_variable_name};
-use crate::raw::{RawComponent, RawLimits};
-use crate::{ComponentSpec, Grants, HostPattern, Limits};
+use crate::raw::{RawComponent, RawLimits, RawReuse};
+use crate::{ComponentSpec, Grants, HostPattern, Limits, Reuse};
 
 /// Whether `id` can name a component (or a middleware): letters, digits, `-` and `_`, starting
 /// with a letter or digit.
@@ -63,7 +63,11 @@ pub(super) fn check_component(
         };
         checker.report(format!("{key}.source"), source_line, problem, fix);
     }
-    let limits = check_limits(checker, &key, &raw.limits);
+    let mut limits = check_limits(checker, &key, &raw.limits);
+    limits.reuse = raw
+        .reuse
+        .as_ref()
+        .map(|reuse| check_reuse(checker, &key, reuse.get_ref()));
     let grants = check_grants(checker, &key, raw);
     let build = raw
         .build
@@ -188,4 +192,55 @@ pub(super) fn check_limits(checker: &mut Checker<'_>, at: &str, raw: &RawLimits)
         }
     }
     limits
+}
+
+/// Checks `[component.<id>] reuse = { ... }`; keys left out take [`Reuse`]'s defaults.
+fn check_reuse(checker: &mut Checker<'_>, at: &str, raw: &RawReuse) -> Reuse {
+    let mut reuse = Reuse::default();
+    let key = |name: &str| format!("{at}.reuse.{name}");
+    if let Some(max) = &raw.max_requests {
+        match u32::try_from(*max.get_ref()) {
+            Ok(n) if n >= 1 => reuse.max_requests = n,
+            _ => {
+                let line = checker.line(max);
+                checker.report(
+                    key("max_requests"),
+                    line,
+                    format!("{} is not a positive number of requests", max.get_ref()),
+                    "let an instance serve at least 1 request, such as `max_requests = 128`",
+                );
+            }
+        }
+    }
+    if let Some(max) = &raw.max_concurrent {
+        let line = checker.line(max);
+        match *max.get_ref() {
+            1 => reuse.max_concurrent = 1,
+            n if n >= 2 => checker.report(
+                key("max_concurrent"),
+                line,
+                format!(
+                    "{n} requests at once on one instance: a WASI 0.2 component (the only kind \
+                     Tessera serves today) handles one request at a time"
+                ),
+                "set `max_concurrent = 1` or leave it out; concurrent requests get instances of \
+                 their own",
+            ),
+            n => checker.report(
+                key("max_concurrent"),
+                line,
+                format!("{n} is not a positive number of requests"),
+                "set `max_concurrent = 1` or leave it out",
+            ),
+        }
+    }
+    if let Some(idle) = &raw.idle_timeout {
+        let d = checker.duration(key("idle_timeout"), idle, "\"1s\", \"500ms\" or \"1m\"");
+        let fits = |d: &Duration| !d.is_zero() && *d <= Limits::MAX_TIMEOUT;
+        let why = "keep an idle instance between 1ms and 1h, such as \"1s\"";
+        if let Some(d) = checker.within(key("idle_timeout"), idle, d, fits, ("1ms..=1h", why)) {
+            reuse.idle_timeout = d;
+        }
+    }
+    reuse
 }
