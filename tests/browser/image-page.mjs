@@ -26,6 +26,8 @@ try {
   await page.waitForFunction(() => document.body.dataset.status === "ready", null, { timeout: 30000 });
   for (const [index, spec] of cases.entries()) {
     const [file, ops] = spec.split("::");
+    // Emptied first: picking the file the input already holds fires no `change` event.
+    await page.setInputFiles("#file", []);
     await page.setInputFiles("#file", file);
     await page.waitForFunction(() => document.getElementById("status").textContent === "Ready.", null, { timeout: 30000 });
     await page.fill("#ops", ops);
