@@ -465,8 +465,25 @@ middleware = ["cors"]
         "the host answered, not the component"
     );
 
-    let reply = client.fetch(preflight("https://evil.example.com")).await;
-    assert_eq!(reply.header("access-control-allow-origin"), None);
+    // A disallowed origin learns nothing: no CORS header at all, on a preflight or not.
+    for reply in [
+        client.fetch(preflight("https://evil.example.com")).await,
+        get(
+            &mut client,
+            "/api/info",
+            &[("origin", "https://evil.example.com")],
+        )
+        .await,
+    ] {
+        let cors: Vec<&str> = reply
+            .headers
+            .keys()
+            .map(|name| name.as_str())
+            .filter(|name| name.starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{cors:?}");
+        assert!(reply.header("vary").is_some());
+    }
 
     let reply = get(
         &mut client,

@@ -365,3 +365,48 @@ async fn every_request_gets_an_instance_that_served_no_other() {
         assert_eq!(visits.expect("task"), "1");
     }
 }
+
+/// A request head past `--max-header-bytes` (default 64 KiB) is refused before any Wasm runs:
+/// 431 over HTTP/1.1, a refused stream over HTTP/2; the server serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_past_the_header_limit_are_refused() {
+    let app = echo_app();
+    let big = |kb: usize| {
+        request("GET", "/wasi/info")
+            .header("x-big", "a".repeat(kb * 1024))
+            .body(empty())
+            .expect("valid request")
+    };
+    let server = Server::start(TESSERA, &app.manifest());
+    let mut client = Client::http1(server.addr()).await;
+    assert_eq!(client.fetch(big(32)).await.status, 200);
+    let refused = Client::http1(server.addr()).await.fetch(big(200)).await;
+    assert_eq!(refused.status, 431);
+    let Client::Http2(mut h2) = Client::http2(server.addr()).await else {
+        unreachable!()
+    };
+    assert!(
+        h2.send_request(big(200)).await.is_err(),
+        "HTTP/2 accepted 200 KB of headers"
+    );
+    assert_eq!(
+        tessera_test_support::get(server.addr(), "/wasi/status?code=204")
+            .await
+            .status,
+        204
+    );
+
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        tessera_test_support::ServerOptions::default().args(["--max-header-bytes", "16KiB"]),
+    );
+    assert_eq!(
+        Client::http1(server.addr())
+            .await
+            .fetch(big(32))
+            .await
+            .status,
+        431
+    );
+}

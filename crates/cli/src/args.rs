@@ -104,6 +104,11 @@ pub struct UpArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// The largest request head (request line and headers) a client may send, from 8KiB to
+    /// 1MiB; a larger one gets 431.
+    #[arg(long, default_value = "64KiB", value_parser = header_bytes, env = "TESSERA_MAX_HEADER_BYTES")]
+    pub max_header_bytes: usize,
+
     /// Log one line per request at info level (target tessera::access).
     #[arg(long, env = "TESSERA_ACCESS_LOG")]
     pub access_log: bool,
@@ -127,4 +132,19 @@ pub struct UpArgs {
     /// <state dir>/admin-token, readable by the owner only].
     #[arg(long, env = "TESSERA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+}
+
+/// A size such as `64KiB` or `65536`, within what `--max-header-bytes` allows.
+fn header_bytes(text: &str) -> Result<usize, String> {
+    let bytes = text
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map_err(|_| format!("`{text}` is not a size: write it like 64KiB or 65536"))?
+        .0;
+    let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    if (8 * 1024..=1024 * 1024).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!("{text} is outside 8KiB..=1MiB"))
+    }
 }

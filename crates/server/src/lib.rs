@@ -36,6 +36,6 @@ pub use middleware::Middleware;
 pub use rejection::Rejection;
 pub(crate) use rejection::Rejections;
 pub use router::Router;
-pub use serve::Server;
+pub use serve::{ServeOptions, Server};
 pub use service::{ClientAddr, Connection};
 pub use shutdown::{DEFAULT_GRACE, Shutdown};

@@ -18,11 +18,39 @@ use crate::{Connection, LiveApp, Shutdown};
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a [`Server`] treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// How long in-flight requests get to finish after shutdown is requested.
+    pub grace: Duration,
+    /// The most a request's head may take, in bytes: the request line and headers over
+    /// HTTP/1.1, the header list over HTTP/2. A larger one is answered 431 (HTTP/1.1) or has
+    /// its stream refused (HTTP/2). At least [`ServeOptions::MIN_HEADER_BYTES`].
+    pub max_header_bytes: usize,
+}
+
+impl ServeOptions {
+    /// 64 KiB: far above what browsers send (cookies included), far below what a flood of
+    /// headers would need.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+    /// hyper's HTTP/1.1 reader needs room for at least 8 KiB.
+    pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            grace: crate::shutdown::DEFAULT_GRACE,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
+}
+
 /// A bound listener serving one [`LiveApp`].
 pub struct Server {
     app: Arc<LiveApp>,
     listener: TcpListener,
-    grace: Duration,
+    options: ServeOptions,
 }
 
 impl Server {
@@ -33,7 +61,7 @@ impl Server {
         Ok(Self {
             app,
             listener,
-            grace: crate::shutdown::DEFAULT_GRACE,
+            options: ServeOptions::default(),
         })
     }
 
@@ -42,14 +70,21 @@ impl Server {
         Self {
             app,
             listener,
-            grace: crate::shutdown::DEFAULT_GRACE,
+            options: ServeOptions::default(),
         }
     }
 
     /// Sets how long in-flight requests get to finish after shutdown is requested.
     #[must_use]
     pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+        self.options.grace = grace;
+        self
+    }
+
+    /// Sets every option at once.
+    #[must_use]
+    pub fn with_options(mut self, options: ServeOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -65,15 +100,21 @@ impl Server {
         let Self {
             app,
             listener,
-            grace,
+            options,
         } = self;
+        let grace = options.grace;
+        let header_bytes = options.max_header_bytes.max(ServeOptions::MIN_HEADER_BYTES);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(header_bytes)
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use tessera_manifest::{Manifest, RuntimeConfig};
 use tessera_runtime::EpochTicker;
-use tessera_server::{DEFAULT_GRACE, LiveApp, ReplaceError, Replaced, Server, Shutdown};
+use tessera_server::{
+    DEFAULT_GRACE, LiveApp, ReplaceError, Replaced, ServeOptions, Server, Shutdown,
+};
 use tokio::net::TcpListener;
 
 use crate::{AppBuilder, AppService};
@@ -93,8 +95,23 @@ impl App {
         shutdown: Shutdown,
         grace: Duration,
     ) -> bool {
+        let options = ServeOptions {
+            grace,
+            ..ServeOptions::default()
+        };
+        self.serve_with(listener, shutdown, options).await
+    }
+
+    /// [`App::serve`] with other [`ServeOptions`]: the grace period, the largest request
+    /// head.
+    pub async fn serve_with(
+        &self,
+        listener: TcpListener,
+        shutdown: Shutdown,
+        options: ServeOptions,
+    ) -> bool {
         Server::from_listener(self.inner.live.clone(), listener)
-            .with_grace(grace)
+            .with_options(options)
             .run(shutdown)
             .await
     }

@@ -37,7 +37,9 @@ pub use app::App;
 pub use builder::{AppBuilder, Checked};
 pub use error::Error;
 pub use service::{AppService, Responding};
-pub use tessera_server::{ClientAddr, ReplaceError, Replaced, ResponseBody, Shutdown};
+pub use tessera_server::{
+    ClientAddr, ReplaceError, Replaced, ResponseBody, ServeOptions, Shutdown,
+};
 
 /// The crates underneath, for what this one does not wrap.
 pub mod crates {

@@ -77,10 +77,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("serving http://{addr}");
     let shutdown = Shutdown::on_signals().context("cannot install signal handlers")?;
+    let options = tessera::ServeOptions {
+        grace: args.shutdown_grace,
+        max_header_bytes: args.max_header_bytes,
+    };
     // A signal is a normal way to stop: exit 0 even if the grace period ran out (the server
     // logged which requests were cut off).
-    app.serve_with_grace(listener, shutdown, args.shutdown_grace)
-        .await;
+    app.serve_with(listener, shutdown, options).await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,7 +8,6 @@ use http::HeaderName;
 use tessera_manifest::{
     CompressionSpec, Diagnostic, FileSetting, Manifest, ManifestError, MiddlewareKind,
 };
-use tower_http::cors::CorsLayer;
 
 use super::gates::AnyGate;
 use super::{api_key, guard, json_schema, jwt, limits, rate_limit, tower_layers};
@@ -44,7 +43,7 @@ pub(crate) enum BuiltStep {
     /// Admits or answers a request (see `gate`).
     Gate(AnyGate),
     /// Wrap the rest of the chain.
-    Cors(Box<CorsLayer>),
+    Cors(Box<tower_layers::Cors>),
     Compression(CompressionSpec),
     RequestId(HeaderName),
     Wasm(String),

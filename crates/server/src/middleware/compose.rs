@@ -4,11 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tessera_runtime::HttpComponent;
-use tower::Layer as _;
 
 use super::build::BuiltStep;
 use super::gate::GateStep;
-use super::{Chain, Middleware, TowerStep, tower_layers, wasm};
+use super::{Chain, Middleware, tower_layers, wasm};
 use crate::Rejections;
 
 impl Middleware {
@@ -36,7 +35,7 @@ impl Middleware {
             chain = GateStep::wrap(std::mem::take(&mut gates), chain);
             chain = match step {
                 BuiltStep::Gate(_) => unreachable!("gates were taken above"),
-                BuiltStep::Cors(cors) => Chain::new(TowerStep::new(cors.layer(chain))),
+                BuiltStep::Cors(cors) => cors.wrap(chain),
                 BuiltStep::Compression(spec) => tower_layers::compression(spec, chain),
                 BuiltStep::RequestId(header) => tower_layers::request_id(header, chain),
                 BuiltStep::Wasm(id) => {

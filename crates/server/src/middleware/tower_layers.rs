@@ -1,6 +1,9 @@
 //! The built-ins tower-http already does well: `cors`, `compression`, `request_id`.
 
-use http::{HeaderName, HeaderValue, Method, Response};
+use std::sync::Arc;
+
+use http::header::ORIGIN;
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use tessera_manifest::{CompressionSpec, CorsSpec};
 use tower::{Layer, ServiceBuilder, ServiceExt};
@@ -9,10 +12,79 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::{Chain, TowerStep};
+use super::{Chain, RequestBody, Responding, Step, TowerStep};
 use crate::ResponseBody;
 
-pub(crate) fn cors(spec: &CorsSpec) -> CorsLayer {
+/// A `cors` step: tower-http's CORS layer around the rest of the chain, and the origins it
+/// allows (`None` for `"*"`).
+pub(crate) struct Cors {
+    layer: CorsLayer,
+    origins: Option<Arc<[HeaderValue]>>,
+}
+
+impl Cors {
+    pub(crate) fn wrap(&self, inner: Chain) -> Chain {
+        let cors = Chain::new(TowerStep::new(self.layer.layer(inner)));
+        match &self.origins {
+            None => cors,
+            Some(origins) => Chain::new(OnlyAllowedOrigins {
+                cors,
+                origins: origins.clone(),
+            }),
+        }
+    }
+}
+
+/// tower-http leaves out `Access-Control-Allow-Origin` for an origin it does not allow, but
+/// still answers such a preflight with `Access-Control-Allow-Methods` and the like. A
+/// disallowed origin gets no CORS header at all here (`Vary` stays): nothing tells it what
+/// the route would accept.
+struct OnlyAllowedOrigins {
+    cors: Chain,
+    origins: Arc<[HeaderValue]>,
+}
+
+impl Step for OnlyAllowedOrigins {
+    fn call(&self, request: Request<RequestBody>) -> Responding {
+        let disallowed = request
+            .headers()
+            .get(ORIGIN)
+            .is_some_and(|origin| !self.origins.contains(origin));
+        let responding = self.cors.call(request);
+        if !disallowed {
+            return responding;
+        }
+        Box::pin(async move {
+            let mut response = responding.await;
+            let cors_headers: Vec<HeaderName> = response
+                .headers()
+                .keys()
+                .filter(|name| name.as_str().starts_with("access-control-"))
+                .cloned()
+                .collect();
+            for name in cors_headers {
+                response.headers_mut().remove(name);
+            }
+            response
+        })
+    }
+}
+
+pub(crate) fn cors(spec: &CorsSpec) -> Cors {
+    let any = |list: &[String]| list.len() == 1 && list[0] == "*";
+    let origins = (!any(&spec.allow_origins)).then(|| {
+        spec.allow_origins
+            .iter()
+            .map(|o| HeaderValue::try_from(o.as_str()).expect("the manifest checked origins"))
+            .collect()
+    });
+    Cors {
+        layer: cors_layer(spec),
+        origins,
+    }
+}
+
+fn cors_layer(spec: &CorsSpec) -> CorsLayer {
     let any = |list: &[String]| list.len() == 1 && list[0] == "*";
     let mut layer = CorsLayer::new();
     layer = if any(&spec.allow_origins) {
