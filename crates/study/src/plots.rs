@@ -168,7 +168,11 @@ fn time_chart<DB: DrawingBackend>(
         let top = high * 3.0;
         let mut chart = builder
             .build_cartesian_2d(
-                (first * 0.8..last * 1.25).log_scale(),
+                // Labels at the measured sizes only: a log axis's own ticks crowd
+                // (900 and 1000 printed over each other).
+                (first * 0.8..last * 1.25)
+                    .log_scale()
+                    .with_key_points(sizes.iter().map(|&n| n as f64).collect()),
                 (low * 0.5..high * 4.0).log_scale(),
             )
             .map_err(plot_error)?;
@@ -309,7 +313,9 @@ fn ratio_chart<DB: DrawingBackend>(
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            (first * 0.8..last * 1.25).log_scale(),
+            (first * 0.8..last * 1.25)
+                .log_scale()
+                .with_key_points(sizes.iter().map(|&n| n as f64).collect()),
             (low * 0.5..high * 2.0).log_scale(),
         )
         .map_err(plot_error)?;
