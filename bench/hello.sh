@@ -20,6 +20,11 @@
 #   bench/hello.sh [DURATION [ROUNDS]]
 #   BENCH_PIN=1 bench/hello.sh [DURATION [ROUNDS]]
 #   BENCH_HELLO=lean bench/hello.sh [DURATION [ROUNDS]]
+#   BENCH_BEFORE=path/to/an/older/tessera bench/hello.sh [DURATION [ROUNDS]]
+#
+# BENCH_BEFORE adds a fifth server, `before`: another tessera binary (e.g. one built from an
+# older commit) serving the same manifest, in the same rounds, and prints Tessera's ratios to
+# it, so that a change to the request path is measured against what it replaced.
 #
 # BENCH_PIN=1 gives the server and wrk a core each: every server runs on core 0 (`taskset`;
 # Tokio, in Tessera and in `wasmtime serve`, then starts one worker) and wrk on core 1 with one
@@ -111,6 +116,11 @@ cache=$(mktemp -d)
 # than of a process that has just run Cranelift.
 TESSERA_LOG=off target/release/tessera check --manifest "$hello_manifest" --cache-dir "$cache"
 servers=(native tessera ws-def ws-tuned)
+if [ -n "${BENCH_BEFORE:-}" ]; then
+  servers+=(before)
+  cache_before=$(mktemp -d)
+  TESSERA_LOG=off "$BENCH_BEFORE" check --manifest "$hello_manifest" --cache-dir "$cache_before"
+fi
 run_server() { # name
   local next="127.0.0.1:$((port + 1))"
   case $1 in
@@ -119,21 +129,23 @@ run_server() { # name
       --listen "$next" --cache-dir "$cache" ;;
     ws-def) run ws-def "$wasmtime_cli" serve -S cli --addr "$next" "$wasm" ;;
     ws-tuned) run ws-tuned "$wasmtime_cli" serve -S cli --addr "$next" "$ws_tuned_flags" "$wasm" ;;
+    before) run before "$BENCH_BEFORE" up --manifest "$hello_manifest" --listen "$next" \
+      --cache-dir "$cache_before" ;;
   esac
 }
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds"
-  for i in 0 1 2 3; do
-    run_server "${servers[$(((round - 1 + i) % 4))]}"
+  for i in "${!servers[@]}"; do
+    run_server "${servers[$(((round - 1 + i) % ${#servers[@]}))]}"
   done
 done
-rm -rf "$cache"
+rm -rf "$cache" "${cache_before:-}"
 
 echo
 placement="wrk -t$wrk_threads shares the cores with the server"
 [ ${#pin_server[@]} -eq 0 ] || placement="server on core 0, wrk -t1 on core 1"
 echo "$hello_wasm, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback; $placement"
-awk -v rounds="$rounds" "$awk_median"'
+awk -v rounds="$rounds" -v servers="${servers[*]}" "$awk_median"'
   function med(key, col,   r, a) { for (r = 1; r <= rounds; r++) a[r] = v[key" "r, col]; return median(a, rounds) }
   # Column col (3: req/s, 7: CPU per request) of server num over that of den, in round r.
   function quotient(num, den, conns, col, r) { return v[num" "conns" "r, col] / v[den" "conns" "r, col] }
@@ -148,7 +160,7 @@ awk -v rounds="$rounds" "$awk_median"'
   }
   { for (c = 3; c <= 7; c++) v[$1" "$2" "$6, c] = $c }
   END {
-    n = split("native tessera ws-def ws-tuned", names, " ")
+    n = split(servers, names, " ")
     printf "req/s @32 by round:"
     for (r = 1; r <= rounds; r++) printf "  %d:", r
     print ""
@@ -157,6 +169,7 @@ awk -v rounds="$rounds" "$awk_median"'
       print "" }
     ratio_row("/default", "ws-def")
     ratio_row("/tuned", "ws-tuned")
+    if (n == 5) ratio_row("/before", "before")
     print ""
     print "medians over the rounds:"
     printf "%-9s %12s %9s %9s %10s   %10s %9s %9s\n", "server", "req/s @32", "p50 us", "p99 us", "cpu us/req", "req/s @1", "p50 us", "p99 us"
@@ -167,6 +180,9 @@ awk -v rounds="$rounds" "$awk_median"'
     printf "tessera / wasmtime serve tuned    @32: %5.2fx  (target >= 2)\n", ratio("tessera", "ws-tuned", 32, 3)
     printf "tessera / native hyper            @32: %5.2fx\n", ratio("tessera", "native", 32, 3)
     printf "server CPU per request, x tessera @32: wasmtime serve default %.2fx, tuned %.2fx, native %.2fx\n", ratio("ws-def", "tessera", 32, 7), ratio("ws-tuned", "tessera", 32, 7), ratio("native", "tessera", 32, 7)
+    if (n == 5) {
+      printf "tessera / before                   @32: %5.2fx req/s, %5.2fx CPU per request; @1: %5.2fx req/s\n", ratio("tessera", "before", 32, 3), ratio("tessera", "before", 32, 7), ratio("tessera", "before", 1, 3)
+    }
     for (r = 1; r <= rounds; r++) d[r] = v["tessera 1 "r, 4] - v["native 1 "r, 4]
     printf "added p50 latency over native      @1: %5.0f us (target <= 15)\n", median(d, rounds)
   }' "$results/table"
