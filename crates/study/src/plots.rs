@@ -13,6 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::combinators::{LogCoord, WithKeyPoints};
 use plotters::prelude::*;
 
 use crate::stats::Stats;
@@ -52,6 +53,15 @@ fn register_font() -> anyhow::Result<()> {
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
         .map_err(|_| anyhow!("{FONT_FILE} is not a font plotters can read"))
+}
+
+/// The log-scale axis of matrix sizes, labelled at the measured sizes only: a log axis's own
+/// ticks crowd (900 and 1000 printed over each other).
+fn sizes_axis(sizes: &[usize]) -> WithKeyPoints<LogCoord<f64>> {
+    let (first, last) = (sizes[0] as f64, *sizes.last().expect("not empty") as f64);
+    (first * 0.8..last * 1.25)
+        .log_scale()
+        .with_key_points(sizes.iter().map(|&n| n as f64).collect())
 }
 
 /// Draws every figure into `out` (`<name>.svg` and `<name>.png`).
@@ -108,7 +118,7 @@ fn time_chart<DB: DrawingBackend>(
     } else {
         (low, high)
     };
-    let (first, last) = (sizes[0] as f64, *sizes.last().expect("not empty") as f64);
+    let last = *sizes.last().expect("not empty") as f64;
     let caption = format!(
         "Time per request (client, mean of the runs){}",
         if log { ", log-log" } else { "" }
@@ -167,14 +177,7 @@ fn time_chart<DB: DrawingBackend>(
     if log {
         let top = high * 3.0;
         let mut chart = builder
-            .build_cartesian_2d(
-                // Labels at the measured sizes only: a log axis's own ticks crowd
-                // (900 and 1000 printed over each other).
-                (first * 0.8..last * 1.25)
-                    .log_scale()
-                    .with_key_points(sizes.iter().map(|&n| n as f64).collect()),
-                (low * 0.5..high * 4.0).log_scale(),
-            )
+            .build_cartesian_2d(sizes_axis(&sizes), (low * 0.5..high * 4.0).log_scale())
             .map_err(plot_error)?;
         series!(chart, top);
     } else {
@@ -312,12 +315,7 @@ fn ratio_chart<DB: DrawingBackend>(
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(
-            (first * 0.8..last * 1.25)
-                .log_scale()
-                .with_key_points(sizes.iter().map(|&n| n as f64).collect()),
-            (low * 0.5..high * 2.0).log_scale(),
-        )
+        .build_cartesian_2d(sizes_axis(&sizes), (low * 0.5..high * 2.0).log_scale())
         .map_err(plot_error)?;
     chart
         .configure_mesh()

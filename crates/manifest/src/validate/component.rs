@@ -170,28 +170,52 @@ pub(super) fn check_limits(checker: &mut Checker<'_>, at: &str, raw: &RawLimits)
         }
     }
     if let Some(timeout) = &raw.timeout {
-        let d = checker.duration(key("timeout"), timeout, "\"5s\", \"250ms\" or \"2m\"");
-        let fits = |d: &Duration| !d.is_zero() && *d <= Limits::MAX_TIMEOUT;
+        let eg = "\"5s\", \"250ms\" or \"2m\"";
         let why = "give each request a deadline between 1ms and 1h, such as \"5s\"";
-        if let Some(d) = checker.within(key("timeout"), timeout, d, fits, ("1ms..=1h", why)) {
+        if let Some(d) = up_to_an_hour(checker, key("timeout"), timeout, eg, why) {
             limits.timeout = d;
         }
     }
     if let Some(max) = &raw.max_concurrency {
-        match u32::try_from(*max.get_ref()) {
-            Ok(n) if n >= 1 => limits.max_concurrency = n,
-            _ => {
-                let line = checker.line(max);
-                checker.report(
-                    key("max_concurrency"),
-                    line,
-                    format!("{} is not a positive number of instances", max.get_ref()),
-                    "allow at least 1 instance at once, such as `max_concurrency = 100`",
-                );
-            }
+        let fix = "allow at least 1 instance at once, such as `max_concurrency = 100`";
+        if let Some(n) = positive(checker, key("max_concurrency"), max, "instances", fix) {
+            limits.max_concurrency = n;
         }
     }
     limits
+}
+
+/// `value` as a duration from 1ms to 1h ([`Limits::MAX_TIMEOUT`]), or a report saying why
+/// not (`eg`: examples of the syntax; `why`: the range's reason).
+fn up_to_an_hour(
+    checker: &mut Checker<'_>,
+    key: String,
+    value: &Spanned<toml::Value>,
+    eg: &str,
+    why: &str,
+) -> Option<Duration> {
+    let d = checker.duration(key.clone(), value, eg);
+    let fits = |d: &Duration| !d.is_zero() && *d <= Limits::MAX_TIMEOUT;
+    checker.within(key, value, d, fits, ("1ms..=1h", why))
+}
+
+/// `value` as a positive `u32`, or a report that it is not a positive number of `what`.
+fn positive(
+    checker: &mut Checker<'_>,
+    key: String,
+    value: &Spanned<i64>,
+    what: &str,
+    fix: &str,
+) -> Option<u32> {
+    match u32::try_from(*value.get_ref()) {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            let line = checker.line(value);
+            let problem = format!("{} is not a positive number of {what}", value.get_ref());
+            checker.report(key, line, problem, fix);
+            None
+        }
+    }
 }
 
 /// Checks `[component.<id>] reuse = { ... }`; keys left out take [`Reuse`]'s defaults.
@@ -199,17 +223,9 @@ fn check_reuse(checker: &mut Checker<'_>, at: &str, raw: &RawReuse) -> Reuse {
     let mut reuse = Reuse::default();
     let key = |name: &str| format!("{at}.reuse.{name}");
     if let Some(max) = &raw.max_requests {
-        match u32::try_from(*max.get_ref()) {
-            Ok(n) if n >= 1 => reuse.max_requests = n,
-            _ => {
-                let line = checker.line(max);
-                checker.report(
-                    key("max_requests"),
-                    line,
-                    format!("{} is not a positive number of requests", max.get_ref()),
-                    "let an instance serve at least 1 request, such as `max_requests = 128`",
-                );
-            }
+        let fix = "let an instance serve at least 1 request, such as `max_requests = 128`";
+        if let Some(n) = positive(checker, key("max_requests"), max, "requests", fix) {
+            reuse.max_requests = n;
         }
     }
     if let Some(max) = &raw.max_concurrent {
@@ -235,10 +251,9 @@ fn check_reuse(checker: &mut Checker<'_>, at: &str, raw: &RawReuse) -> Reuse {
         }
     }
     if let Some(idle) = &raw.idle_timeout {
-        let d = checker.duration(key("idle_timeout"), idle, "\"1s\", \"500ms\" or \"1m\"");
-        let fits = |d: &Duration| !d.is_zero() && *d <= Limits::MAX_TIMEOUT;
+        let eg = "\"1s\", \"500ms\" or \"1m\"";
         let why = "keep an idle instance between 1ms and 1h, such as \"1s\"";
-        if let Some(d) = checker.within(key("idle_timeout"), idle, d, fits, ("1ms..=1h", why)) {
+        if let Some(d) = up_to_an_hour(checker, key("idle_timeout"), idle, eg, why) {
             reuse.idle_timeout = d;
         }
     }
