@@ -36,6 +36,9 @@ export PATH="$PWD/target/tools/python/bin:$PATH"
 # rebuilds what changed.
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
+# The study's pipeline test (crates/study/tests/pipeline.rs) runs the axum peer's binary, which
+# `cargo test` builds only as a test target: build it first (debug, seconds).
+cargo build --locked -q -p study-axum
 cargo test --locked
 # rustdoc: every public item documented, no broken links (the doc examples ran with the tests).
 RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --locked -q
