@@ -10,6 +10,7 @@ use serde_json::json;
 use tessera_test_support::services::{self, Postgres, Redis};
 use tessera_test_support::{
     AppDir, Client, Reply, Server, ServerOptions, WORKSPACE_ROOT, full, get, request,
+    status_of_head,
 };
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
@@ -140,34 +141,15 @@ async fn examples_matmul_checksums_kernels_and_bad_input() {
     assert_eq!(reply.status, 415, "{}", reply.text());
     // Over the manifest's 8 MiB body limit: refused as soon as the head announces it, before
     // the body is sent or the component runs.
-    assert_eq!(status_of_head(addr, "POST /api/matmul", 9 << 20).await, 413);
+    assert_eq!(
+        status_of_head(addr, "POST /api/matmul", "application/json", 9 << 20).await,
+        413
+    );
     let put = Client::http1(addr)
         .await
         .fetch(request("PUT", "/api/matmul").body(full("")).unwrap())
         .await;
     assert_eq!(put.status, 405);
-}
-
-/// Sends only the head of a request with a `Content-Length` of `length` and reads the status
-/// of the answer.
-async fn status_of_head(addr: std::net::SocketAddr, line: &str, length: usize) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{line} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
-         content-length: {length}\r\n\r\n"
-    );
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .expect("write the head");
-    let mut answer = vec![0; 64];
-    let read = stream.read(&mut answer).await.expect("read the answer");
-    let text = String::from_utf8_lossy(&answer[..read]).into_owned();
-    text.split(' ')
-        .nth(1)
-        .and_then(|status| status.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
 /// Whether a core module inside the component at `path` multiplies with 128-bit SIMD: the

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
-use tessera_test_support::{Client, Reply, Server, ServerOptions, WORKSPACE_ROOT, full, request};
+use tessera_test_support::{
+    Client, Reply, Server, ServerOptions, WORKSPACE_ROOT, full, request_with,
+};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const SECRET: &str = "edge-test-secret";
@@ -31,10 +33,7 @@ async fn call(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
-    let mut builder = request(method, path);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
+    let builder = request_with(method, path, headers);
     Client::http1(server.addr())
         .await
         .fetch(builder.body(full(body.to_string())).expect("a request"))

@@ -4,7 +4,7 @@
 use std::os::unix::fs::symlink;
 
 use http::StatusCode;
-use tessera_test_support::{AppDir, Client, Reply, Server, component_section, request};
+use tessera_test_support::{AppDir, Client, Reply, Server, component_section, request_with};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -51,10 +51,7 @@ component = "echo"
 }
 
 async fn fetch(server: &Server, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut builder = request(method, path);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
+    let builder = request_with(method, path, headers);
     Client::http1(server.addr())
         .await
         .fetch(

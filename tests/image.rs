@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 use image::{ImageFormat, RgbaImage};
 use image_core::{Image, parse_ops};
-use tessera_test_support::{Client, Reply, Server, WORKSPACE_ROOT, full, get, request};
+use tessera_test_support::{
+    Client, Reply, Server, WORKSPACE_ROOT, full, get, request, status_of_head,
+};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -265,7 +267,7 @@ async fn examples_image_service_matches_image_core_byte_for_byte() {
             .contains("cannot be decoded")
     );
     assert_eq!(
-        head_status(addr, "POST /api/process?ops=sepia", 21 << 20).await,
+        status_of_head(addr, "POST /api/process?ops=sepia", "image/png", 21 << 20).await,
         413
     );
 
@@ -291,23 +293,6 @@ async fn examples_image_service_matches_image_core_byte_for_byte() {
         )
         .await;
     assert_eq!(script.header("content-encoding"), Some("gzip"));
-}
-
-/// Sends only a request head with this `Content-Length`; the status of the answer.
-async fn head_status(addr: std::net::SocketAddr, line: &str, length: usize) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{line} HTTP/1.1\r\nhost: localhost\r\ncontent-type: image/png\r\ncontent-length: {length}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut answer = vec![0; 64];
-    let read = stream.read(&mut answer).await.expect("read");
-    let text = String::from_utf8_lossy(&answer[..read]).into_owned();
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{text:?}"))
 }
 
 fn base64(text: &str) -> Vec<u8> {

@@ -13,12 +13,11 @@ use http_body_util::{BodyExt as _, StreamBody};
 use hyper::body::Frame;
 use tessera_test_support::{
     AppDir, Client, ClientBody, Reply, Server, ServerOptions, collect, component_section, empty,
-    full, get, guest, request,
+    full, get, guest, request, versioned_guest,
 };
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const TOKEN: &str = "a-test-admin-token";
-const MARKER: &[u8] = b"tessera-version:00";
 
 fn app() -> AppDir {
     app_with("")
@@ -32,17 +31,6 @@ fn app_with(v_extra: &str) -> AppDir {
         component_section("v", "versioned", v_extra),
         component_section("other", "wasi_echo", ""),
     ))
-}
-
-/// The `versioned` guest answering `tessera-version:NN`.
-fn version(n: u32) -> Vec<u8> {
-    let mut wasm = std::fs::read(guest("versioned")).expect("read the versioned guest");
-    let at = wasm
-        .windows(MARKER.len())
-        .position(|w| w == MARKER)
-        .expect("the guest holds its version marker");
-    wasm[at + MARKER.len() - 2..at + MARKER.len()].copy_from_slice(format!("{n:02}").as_bytes());
-    wasm
 }
 
 fn body_version(reply: &Reply) -> u32 {
@@ -156,7 +144,7 @@ async fn replacements_under_load(app: AppDir, swaps: u32, load_for: Duration) {
     for n in 1..=swaps {
         // Spread over the load: swap n at n/(swaps+1) of it, or at once if running late.
         tokio::time::sleep_until((started + load_for * n / (swaps + 1)).into()).await;
-        let reply = admin(admin_at, "PUT", "/components/v", TOKEN, version(n)).await;
+        let reply = admin(admin_at, "PUT", "/components/v", TOKEN, versioned_guest(n)).await;
         assert_eq!(reply.status, 200, "swap {n}: {}", reply.text());
         let done = reply.json();
         digests.push(done["digest"].as_str().expect("a digest").to_string());
@@ -265,7 +253,7 @@ async fn in_flight_requests_finish_on_the_old_version_and_broken_versions_are_re
         .await
         .expect("send");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let swapped = admin(admin_at, "PUT", "/components/v", &token, version(7)).await;
+    let swapped = admin(admin_at, "PUT", "/components/v", &token, versioned_guest(7)).await;
     assert_eq!(swapped.status, 200, "{}", swapped.text());
     assert_eq!(body_version(&get(addr, "/v").await), 7);
     tx.send(Bytes::from_static(b"second half"))
@@ -311,12 +299,19 @@ async fn in_flight_requests_finish_on_the_old_version_and_broken_versions_are_re
 
     // The token is required, and only the right one will do.
     for wrong in ["", "nope"] {
-        let denied = admin(admin_at, "PUT", "/components/v", wrong, version(9)).await;
+        let denied = admin(admin_at, "PUT", "/components/v", wrong, versioned_guest(9)).await;
         assert_eq!(denied.status, 401);
         assert_eq!(denied.header("www-authenticate"), Some("Bearer"));
     }
     assert_eq!(body_version(&get(addr, "/v").await), 7);
-    let unknown = admin(admin_at, "PUT", "/components/nope", &token, version(9)).await;
+    let unknown = admin(
+        admin_at,
+        "PUT",
+        "/components/nope",
+        &token,
+        versioned_guest(9),
+    )
+    .await;
     assert_eq!(unknown.status, 404, "{}", unknown.text());
 
     // The listing shows the version serving; reload goes back to the source file.
@@ -371,7 +366,7 @@ async fn the_next_instance_is_made_after_a_request_and_not_kept_across_versions(
 
     assert_eq!(body_version(&get(addr, "/v").await), 0);
     eventually_ready("v").await;
-    let swapped = admin(admin_at, "PUT", "/components/v", TOKEN, version(3)).await;
+    let swapped = admin(admin_at, "PUT", "/components/v", TOKEN, versioned_guest(3)).await;
     assert_eq!(swapped.status, 200, "{}", swapped.text());
     assert_eq!(
         ready("v").await,

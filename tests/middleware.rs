@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tessera_test_support::{
-    AppDir, Client, Reply, Server, ServerOptions, component_section, empty, full, request, streamed,
+    AppDir, Client, Reply, Server, ServerOptions, component_section, empty, full, request,
+    request_with, streamed,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -65,11 +66,9 @@ fn seen<'a>(info: &'a Value, name: &str) -> Vec<&'a str> {
 }
 
 async fn get(client: &mut Client, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut builder = request("GET", path);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    client.fetch(builder.body(empty()).unwrap()).await
+    client
+        .fetch(request_with("GET", path, headers).body(empty()).unwrap())
+        .await
 }
 
 fn bearer(token: &str) -> String {

@@ -6,7 +6,7 @@ use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use tessera_test_support::{Client, full, get, guest, request};
+use tessera_test_support::{Client, full, get, request, versioned_guest};
 
 struct Program(std::process::Child);
 
@@ -36,18 +36,6 @@ fn start() -> (Program, SocketAddr) {
         .parse()
         .expect("an address");
     (Program(child), addr)
-}
-
-/// The `versioned` test guest answering `tessera-version:NN`.
-fn version(n: u8) -> Vec<u8> {
-    let mut wasm = std::fs::read(guest("versioned")).expect("the versioned guest");
-    let marker = b"tessera-version:00";
-    let at = wasm
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .expect("the marker");
-    wasm[at + marker.len() - 2..at + marker.len()].copy_from_slice(format!("{n:02}").as_bytes());
-    wasm
 }
 
 async fn put(addr: SocketAddr, path: &str, body: Vec<u8>) -> tessera_test_support::Reply {
@@ -82,7 +70,7 @@ async fn native_and_wasm_routes_side_by_side_and_a_live_replacement() {
     assert_eq!(unrouted.json()["error"], "no route matches this path");
 
     // Replaced through the library while serving.
-    let replaced = put(addr, "/admin/components/hello", version(7)).await;
+    let replaced = put(addr, "/admin/components/hello", versioned_guest(7)).await;
     assert_eq!(replaced.status, 200, "{}", replaced.text());
     assert_eq!(get(addr, "/wasm/hello").await.text(), "tessera-version:07");
     let refused = put(addr, "/admin/components/hello", b"not wasm".to_vec()).await;
@@ -93,7 +81,9 @@ async fn native_and_wasm_routes_side_by_side_and_a_live_replacement() {
         "the old version serves on"
     );
     assert_eq!(
-        put(addr, "/admin/components/nope", version(8)).await.status,
+        put(addr, "/admin/components/nope", versioned_guest(8))
+            .await
+            .status,
         404
     );
 }

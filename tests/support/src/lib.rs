@@ -384,7 +384,57 @@ pub fn request(method: &str, path: &str) -> http::request::Builder {
         .header("host", "localhost")
 }
 
+/// [`request`] with `headers` added.
+pub fn request_with(method: &str, path: &str, headers: &[(&str, &str)]) -> http::request::Builder {
+    headers
+        .iter()
+        .fold(request(method, path), |builder, (name, value)| {
+            builder.header(*name, *value)
+        })
+}
+
 /// `GET path` on a new HTTP/1.1 connection.
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     Client::http1(addr).await.get(path).await
+}
+
+/// Sends only the head of a request (`line`, e.g. `POST /upload`, with `content_type` and a
+/// `Content-Length` of `length`) on a new connection and reads the status of the answer: what
+/// a server says about a body before it is sent.
+pub async fn status_of_head(
+    addr: SocketAddr,
+    line: &str,
+    content_type: &str,
+    length: usize,
+) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{line} HTTP/1.1\r\nhost: localhost\r\ncontent-type: {content_type}\r\n\
+         content-length: {length}\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("write the head");
+    let mut answer = vec![0; 64];
+    let read = stream.read(&mut answer).await.expect("read the answer");
+    let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+    text.split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+/// The `versioned` test guest, patched to answer `tessera-version:NN` (two digits) instead of
+/// `tessera-version:00`: a new version of a component, for live replacement.
+pub fn versioned_guest(n: u32) -> Vec<u8> {
+    const MARKER: &[u8] = b"tessera-version:00";
+    let mut wasm = std::fs::read(guest("versioned")).expect("read the versioned guest");
+    let at = wasm
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .expect("the guest holds its version marker");
+    wasm[at + MARKER.len() - 2..at + MARKER.len()].copy_from_slice(format!("{n:02}").as_bytes());
+    wasm
 }
