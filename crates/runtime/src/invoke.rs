@@ -24,6 +24,7 @@ use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::release::Release;
 use crate::spare::Instances;
 use crate::{Host, HttpComponent, InvokeError};
 
@@ -212,11 +213,16 @@ impl HttpComponent {
                 return Err(self.no_response());
             }
         };
+        let release = task.is_some().then(|| self.instances.pool.release());
         match response {
             Ok(response) => Ok(response.map(|inner| GuestBody {
                 inner,
                 task,
                 failure: None,
+                // The client may have the whole response, and send its next request, before
+                // the guest has returned from its handler and its store is gone: from the
+                // head on, the instance's slot counts as on its way back (`release.rs`).
+                release,
             })),
             Err(code) => Err(InvokeError::GuestError {
                 component: self.id.to_string(),
@@ -259,9 +265,9 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     text
 }
 
-/// Instantiates the component in `store`. When the pool is full, makes room (waits for a
-/// store on its way back, or drops a waiting spare: `Pool::make_room` in `spare.rs`) and tries
-/// again, a few times at most.
+/// Instantiates the component in `store`. When the pool is full, makes room (drops a waiting
+/// spare, or waits briefly for a slot on its way back: `Pool::make_room` in `spare.rs`) and
+/// tries again, a few times at most.
 ///
 /// Trying again in the same store is sound: a full pool is found before anything is
 /// allocated (Wasmtime counts the component instance first, and gives the count back when
@@ -269,11 +275,14 @@ fn describe_trap(error: &wasmtime::Error) -> String {
 async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime::Result<Proxy> {
     let mut retries = crate::release::RETRIES;
     loop {
+        // Read before trying: a slot given back between the failed try and `make_room` is
+        // seen as given back, not missed.
+        let released = instances.pool.released();
         match instances.pre.instantiate_async(&mut *store).await {
             Err(error)
                 if error.is::<wasmtime::PoolConcurrencyLimitError>()
                     && retries > 0
-                    && instances.pool.make_room().await =>
+                    && instances.pool.make_room(released).await =>
             {
                 retries -= 1;
             }
@@ -317,6 +326,8 @@ pub struct GuestBody {
     inner: HyperOutgoingBody,
     task: Option<GuestTask>,
     failure: Option<InvokeError>,
+    /// Declared after `task`: dropped after it, i.e. after the store.
+    release: Option<Release>,
 }
 
 /// Why a guest's response body ended early.
@@ -343,6 +354,8 @@ impl Body for GuestBody {
             && let Poll::Ready(result) = task.as_mut().poll(cx)
         {
             this.task = None;
+            // The finished task has handed its store on (`after_response`, `keep`).
+            this.release = None;
             if let Err(error) = result {
                 tracing::error!(
                     component = error.component(),
@@ -358,7 +371,9 @@ impl Body for GuestBody {
                 }
                 if let Some(task) = this.task.take() {
                     // The guest finished its body but keeps running (work after the
-                    // response): let it finish on its own, within its deadline.
+                    // response, or only the return from its handler): let it finish on its
+                    // own, within its deadline, its slot still counted as on its way back.
+                    let release = this.release.take();
                     tokio::spawn(async move {
                         if let Err(error) = task.await {
                             tracing::error!(
@@ -366,6 +381,7 @@ impl Body for GuestBody {
                                 "after its response: {error}"
                             );
                         }
+                        drop(release);
                     });
                 }
                 Poll::Ready(None)

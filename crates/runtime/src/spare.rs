@@ -15,9 +15,9 @@
 //!
 //! Spares hold pool slots while they wait, so an engine-wide budget bounds them: at most one
 //! per component, and at most [`Pool::for_slots`] of the pool in all. A request that finds the
-//! pool full makes room ([`Pool::make_room`]): it waits for slots on their way back
-//! (`release.rs`); when there are none, it drops another component's spare to take its slot;
-//! only when there is none of those either is it answered 503. A spare never turns a request
+//! pool full makes room ([`Pool::make_room`]): it drops another component's spare to take its
+//! slot; when there is none, it waits briefly for a slot on its way back (`release.rs`); only
+//! when none comes either is it answered 503. A spare never turns a request
 //! away.
 //!
 //! With `reuse` (opt-in per component), an instance that served a request well is kept here
@@ -65,10 +65,19 @@ impl Pool {
         self.releases.begin()
     }
 
-    /// Called when the pool is full: waits for a store on its way back, or else drops a
-    /// waiting spare. Returns whether a slot was freed (and trying again may succeed).
-    pub(crate) async fn make_room(&self) -> bool {
-        self.releases.wait().await || self.evict_a_spare()
+    /// Called when the pool is full: drops a waiting spare, or else waits (briefly) for a
+    /// slot on its way back. Returns whether a slot was freed (and trying again may succeed).
+    /// The spare goes first: it costs the work of making it again, where waiting costs the
+    /// client time.
+    ///
+    /// `released` is [`Pool::released`] from before the try that found the pool full.
+    pub(crate) async fn make_room(&self, released: usize) -> bool {
+        self.evict_a_spare() || self.releases.wait(released).await
+    }
+
+    /// How many slots on their way back have been given back so far.
+    pub(crate) fn released(&self) -> usize {
+        self.releases.ended()
     }
 
     /// Lists a newly loaded component version (and forgets those that are gone).
