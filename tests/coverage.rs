@@ -93,6 +93,24 @@ const COVERED: &[Covered] = &[
         names: "\"new\", \"js\"",
     },
     Covered {
+        dir: "templates/rust-p3",
+        file: "tests/workflow.rs",
+        test: "the_rust_template_on_wasi_0_3_builds_and_answers",
+        names: "\"--wasi\", \"0.3\"",
+    },
+    Covered {
+        dir: "tests/guests/p3-echo",
+        file: "tests/p3.rs",
+        test: "a_mebibyte_streams_both_ways_with_trailers",
+        names: "\"p3_echo\"",
+    },
+    Covered {
+        dir: "tests/guests/p3-gate",
+        file: "tests/p3.rs",
+        test: "a_wasi_0_3_middleware_component_chains_to_0_3_and_0_2_components",
+        names: "\"p3_gate\"",
+    },
+    Covered {
         dir: "tests/guests/wasi-echo",
         file: "tests/serve.rs",
         test: "three_toolchains_see_method_path_query_and_headers",

@@ -229,3 +229,41 @@ async fn python_and_javascript_templates_build_and_answer() {
         manifest
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_template_on_wasi_0_3_builds_and_answers() {
+    let app = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = app.path().to_path_buf();
+    tessera(&dir, &["new", "rust", "asynchello", "--wasi", "0.3"]);
+    share_cargo_target(&dir.join("asynchello"));
+    let built = tessera(&dir, &["build"]);
+    assert!(built.contains("built 1, up to date 0, failed 0"), "{built}");
+
+    let server = Server::start(TESSERA, &dir.join("tessera.toml"));
+    let reply = get(server.addr(), "/asynchello").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.text().as_str()),
+        (200, "Hello from asynchello!\n")
+    );
+    let reply = get(server.addr(), "/asynchello/hello/ada").await;
+    assert_eq!(reply.text(), "Hello, ada!\n");
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--data", r#"{"message":"hi"}"#])
+        .arg(format!("http://{}/asynchello/echo", server.addr()))
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), r#"{"echo":"hi"}"#);
+
+    // Only the rust template has a 0.3 variant.
+    let output = Command::new(TESSERA)
+        .args(["new", "python", "other", "--wasi", "0.3"])
+        .current_dir(&dir)
+        .output()
+        .expect("run tessera");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("only the rust template"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -32,6 +32,8 @@ const GUESTS: &[&str] = &[
     "edge-analytics",
     "edge-transform",
     "edge-private",
+    "p3-echo",
+    "p3-gate",
 ];
 
 /// Guests built with SIMD (and the flags below), into their own target directory; their

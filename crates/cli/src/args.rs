@@ -37,6 +37,10 @@ pub struct NewArgs {
     /// its routes (/<name> and /<name>/...).
     pub name: String,
 
+    /// The WASI version to build against: 0.2, or 0.3 (async handler; rust template only).
+    #[arg(long, default_value = "0.2")]
+    pub wasi: String,
+
     /// The application manifest to add it to.
     #[arg(long, short, default_value = "tessera.toml", env = "TESSERA_MANIFEST")]
     pub manifest: PathBuf,

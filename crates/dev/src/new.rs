@@ -15,8 +15,10 @@ use crate::wit;
 /// The templates `tessera new` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Template {
-    /// A Rust component on tessera-sdk.
+    /// A Rust component on tessera-sdk (WASI 0.2).
     Rust,
+    /// A Rust component on WASI 0.3, with an async handler (`wasip3`).
+    RustP3,
     /// A Python component built with componentize-py.
     Python,
     /// A JavaScript component built with ComponentizeJS.
@@ -36,10 +38,24 @@ impl Template {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
 
+    /// The template for WASI `version` ("0.2", the default, or "0.3"), or why there is none.
+    pub fn for_wasi(self, version: &str) -> Result<Self, String> {
+        match (self, version) {
+            (_, "0.2") => Ok(self),
+            (Self::Rust | Self::RustP3, "0.3") => Ok(Self::RustP3),
+            (_, "0.3") => Err(
+                "only the rust template has a WASI 0.3 variant; the python and js toolchains \
+                 build WASI 0.2 components"
+                    .into(),
+            ),
+            (_, other) => Err(format!("WASI \"{other}\" is not 0.2 or 0.3")),
+        }
+    }
+
     /// The WASI packages the template's toolchain builds against, if it needs them written.
     fn wit_deps(self) -> Option<wit::Label> {
         match self {
-            Self::Rust => None,
+            Self::Rust | Self::RustP3 => None,
             Self::Python => Some(wit::Label::Current),
             Self::Js => Some(wit::Label::V0_2_10),
         }
@@ -48,6 +64,7 @@ impl Template {
     fn dir_name(self) -> &'static str {
         match self {
             Self::Rust => "rust",
+            Self::RustP3 => "rust-p3",
             Self::Python => "python",
             Self::Js => "js",
         }

@@ -11,9 +11,10 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
-use crate::spare::{Instances, Pool};
-use crate::{CacheOutcome, Capabilities, CompileCache, Host, LoadError};
+use crate::spare::{Instances, Pool, Pre};
+use crate::{CacheOutcome, Capabilities, CompileCache, EngineSettings, Host, LoadError};
 
 /// A component ready to serve: compiled, linked and pre-instantiated once, so each request
 /// only creates a store and an instance from the pool.
@@ -61,19 +62,44 @@ pub struct LoadReport {
     pub elapsed: Duration,
 }
 
-/// Loads components onto one engine with one linker.
+/// Loads components onto two engines: WASI 0.2 components onto one without the component
+/// model's concurrency support (it costs a 0.2 call extra work), WASI 0.3 components
+/// (`wasi:http/handler@0.3`) onto one with it. Which one is read from the component.
 #[derive(Clone)]
 pub struct ComponentLoader {
-    engine: Engine,
-    linker: Arc<Linker<Host>>,
+    p2: Side,
+    p3: Side,
     cache: CompileCache,
     trial: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One engine, its linker and its instance pool.
+#[derive(Clone)]
+struct Side {
+    engine: Engine,
+    linker: Arc<Linker<Host>>,
     pool: Arc<Pool>,
 }
 
+impl Side {
+    fn new(
+        engine: Engine,
+        add: fn(&mut Linker<Host>) -> wasmtime::Result<()>,
+        max_instances: u32,
+    ) -> Result<Self, LoadError> {
+        let mut linker = Linker::new(&engine);
+        add(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            pool: Arc::new(Pool::for_slots(max_instances)),
+        })
+    }
+}
+
 impl ComponentLoader {
-    /// A loader whose linker provides WASI 0.2: `wasi:http` and everything `wasi:cli`
-    /// components import.
+    /// A loader whose linkers provide WASI 0.2 (and for 0.3 components WASI 0.3 too):
+    /// `wasi:http` and everything `wasi:cli` components import.
     ///
     /// The full WASI set is linked, not only the `wasi:http/proxy` world, because ordinary
     /// toolchains (Rust binaries, wstd, componentize-py, jco) import `wasi:cli/environment`,
@@ -82,25 +108,28 @@ impl ComponentLoader {
     /// the sandbox's business: no directories are preopened, the environment is empty, and
     /// every socket address is denied (see `Host`).
     ///
-    /// `max_instances` is the size of the engine's pool (see [`EngineSettings`]); up to a
-    /// quarter of it may hold instances made ahead of their requests (see `spare.rs`).
-    ///
-    /// [`EngineSettings`]: crate::EngineSettings
-    pub fn new(engine: Engine, cache: CompileCache, max_instances: u32) -> Result<Self, LoadError> {
-        let mut linker = Linker::new(&engine);
-        crate::host::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    /// Each engine's pool has `settings.max_instances` slots; up to a quarter of them may
+    /// hold instances made ahead of their requests (see `spare.rs`).
+    pub fn new(settings: &EngineSettings, cache: CompileCache) -> Result<Self, LoadError> {
         Ok(Self {
-            engine,
-            linker: Arc::new(linker),
+            p2: Side::new(
+                crate::new_engine(settings)?,
+                crate::host::add_to_linker,
+                settings.max_instances,
+            )?,
+            p3: Side::new(
+                crate::new_engine_p3(settings)?,
+                crate::host::add_to_linker_p3,
+                settings.max_instances,
+            )?,
             cache,
             trial: Arc::default(),
-            pool: Arc::new(Pool::for_slots(max_instances)),
         })
     }
 
-    /// The engine components are loaded onto.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engines components are loaded onto (for the epoch ticker).
+    pub fn engines(&self) -> Vec<Engine> {
+        vec![self.p2.engine.clone(), self.p3.engine.clone()]
     }
 
     /// Loads one component from its `source` file. Compilation runs on a blocking thread;
@@ -140,7 +169,7 @@ impl ComponentLoader {
         .expect("loading a component does not panic")?;
         let component = HttpComponent {
             id: spec.id.as_str().into(),
-            instances: Instances::new(pre, caps, &spec.limits, self.pool.clone()),
+            instances: Instances::new(pre, caps, &spec.limits),
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             digest: digest.into(),
@@ -160,7 +189,7 @@ impl ComponentLoader {
         wasm: &[u8],
         content: &[u8],
         path: &Path,
-    ) -> Result<(ProxyPre<Host>, CacheOutcome), LoadError> {
+    ) -> Result<(Pre, CacheOutcome), LoadError> {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm {
                 path: path.to_path_buf(),
@@ -171,14 +200,16 @@ impl ComponentLoader {
                 path: path.to_path_buf(),
             });
         }
+        let p3 = exports_p3_handler(wasm);
+        let side = if p3 { &self.p3 } else { &self.p2 };
         let (component, cache) = self
             .cache
-            .load_hashed(&self.engine, wasm, content)
+            .load_hashed(&side.engine, wasm, content)
             .map_err(|e| LoadError::Compile {
                 path: path.to_path_buf(),
                 reason: format!("{e:#}"),
             })?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+        let instance_pre = side.linker.instantiate_pre(&component).map_err(|e| {
             let message = format!("{e:#}");
             match message.split('`').nth(1) {
                 Some(import) if message.contains("matching implementation was not found") => {
@@ -193,10 +224,21 @@ impl ComponentLoader {
                 },
             }
         })?;
-        let pre = ProxyPre::new(instance_pre).map_err(|e| LoadError::NotHttp {
+        let not_http = |e: wasmtime::Error| LoadError::NotHttp {
             path: path.to_path_buf(),
             reason: format!("{e:#}"),
-        })?;
+        };
+        let pre = if p3 {
+            Pre::P3(
+                ServicePre::new(instance_pre).map_err(not_http)?,
+                side.pool.clone(),
+            )
+        } else {
+            Pre::P2(
+                ProxyPre::new(instance_pre).map_err(not_http)?,
+                side.pool.clone(),
+            )
+        };
         Ok((pre, cache))
     }
 
@@ -208,13 +250,10 @@ impl ComponentLoader {
         let _one_at_a_time = self.trial.lock().await;
         let mut store = component.instances.store(None);
         let timeout = component.limits.timeout;
-        let instantiated = tokio::time::timeout(
-            timeout,
-            component.instances.pre.instantiate_async(&mut store),
-        )
-        .await;
+        let instantiated =
+            tokio::time::timeout(timeout, component.instances.pre.try_instance(&mut store)).await;
         let reason = match instantiated {
-            Ok(Ok(_)) => return Ok(()),
+            Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => match store.data().limiter.refused {
                 Some(wanted) => format!(
                     "its initial memory needs {wanted} bytes, over the cap of {} bytes",
@@ -229,4 +268,30 @@ impl ComponentLoader {
             reason,
         })
     }
+}
+
+/// Whether the component exports `wasi:http/handler` of WASI 0.3 (final or a release
+/// candidate) at its top level. Read from the binary before compiling: the two kinds of
+/// component are compiled for different engines.
+fn exports_p3_handler(wasm: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentExportSection(exports)) if depth == 0 => {
+                let p3 = exports
+                    .into_iter()
+                    .flatten()
+                    .any(|export| export.name.name.starts_with("wasi:http/handler@0.3"));
+                if p3 {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }

@@ -42,15 +42,27 @@ const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// per-component budget.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 20;
 
-/// Builds the engine: Cranelift, components, epoch interruption, and the pooling allocator
-/// with copy-on-write memory images.
+/// Builds the engine for WASI 0.2 components: Cranelift, components, epoch interruption, and
+/// the pooling allocator with copy-on-write memory images.
 ///
 /// Concurrency support (the WASI 0.3 async machinery) is off: calling a WASI 0.2 export
-/// through it costs extra per call, and 0.2 guests never need it.
+/// through it costs extra per call, and 0.2 guests never need it. WASI 0.3 components run on
+/// an engine of their own ([`new_engine_p3`]).
 ///
 /// `bench/lifecycle/main.rs` repeats this configuration (it is built against other Wasmtime
 /// versions, so it cannot call this); a change here belongs there too.
 pub fn new_engine(settings: &EngineSettings) -> Result<Engine, LoadError> {
+    engine(settings, false)
+}
+
+/// Builds the engine for WASI 0.3 components (`wasi:http/handler@0.3`): the same as
+/// [`new_engine`] with the component model's concurrency support on, which their async
+/// exports, streams and futures need. It has a pool of its own, of the same size.
+pub fn new_engine_p3(settings: &EngineSettings) -> Result<Engine, LoadError> {
+    engine(settings, true)
+}
+
+fn engine(settings: &EngineSettings, concurrency: bool) -> Result<Engine, LoadError> {
     let mut pool = PoolingAllocationConfig::new();
     let instances = settings.max_instances;
     pool.total_component_instances(instances)
@@ -71,7 +83,8 @@ pub fn new_engine(settings: &EngineSettings) -> Result<Engine, LoadError> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
-        .concurrency_support(false)
+        .wasm_component_model_async(concurrency)
+        .concurrency_support(concurrency)
         .epoch_interruption(true)
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -86,8 +99,8 @@ pub struct EpochTicker {
 }
 
 impl EpochTicker {
-    /// Starts ticking `engine` every `tick`.
-    pub fn start(engine: Engine, tick: Duration) -> Self {
+    /// Starts ticking `engines` every `tick`.
+    pub fn start(engines: Vec<Engine>, tick: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("tessera-epoch".into())
@@ -96,7 +109,9 @@ impl EpochTicker {
                 move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(tick);
-                        engine.increment_epoch();
+                        for engine in &engines {
+                            engine.increment_epoch();
+                        }
                     }
                 }
             })

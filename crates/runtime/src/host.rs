@@ -40,6 +40,7 @@ impl Host {
             hooks: HttpHooks {
                 caps: caps.clone(),
                 next,
+                next_apart: false,
             },
             limiter: MemoryLimiter::new(memory_cap),
             caps,
@@ -50,6 +51,12 @@ impl Host {
     /// Gives a store made before its request the rest of its middleware chain.
     pub(crate) fn set_next(&mut self, next: Option<Next>) {
         self.hooks.next = next;
+    }
+
+    /// For a WASI 0.3 instance: the rest of its chain runs in a task of its own (see
+    /// [`crate::apart`]).
+    pub(crate) fn run_next_apart(&mut self) {
+        self.hooks.next_apart = true;
     }
 }
 
@@ -97,6 +104,52 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Links what [`add_to_linker`] links, and WASI 0.3 beside it (`wasi:http@0.3` and the
+/// `wasi:cli`, `wasi:clocks`, `wasi:random`, `wasi:filesystem` and `wasi:sockets` it uses), for
+/// the engine of WASI 0.3 components. Their toolchains still import WASI 0.2 for the
+/// standard library (a Rust component built for wasm32-wasip2, say), so both are there.
+///
+/// It also provides the import of the `wasi:http/middleware` world: `wasi:http/handler`, which
+/// for a middleware step is the rest of its route's chain ([`next_handler`]).
+pub(crate) fn add_to_linker_p3(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    add_to_linker(linker)?;
+    wasmtime_wasi::p3::add_to_linker(linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(linker)?;
+    linker
+        .instance("wasi:http/handler@0.3.0")?
+        .func_wrap_concurrent("handle", |accessor, (request,)| {
+            Box::pin(next_handler(accessor, request))
+        })?;
+    Ok(())
+}
+
+/// `wasi:http/handler.handle` as a middleware component imports it: the request goes to the
+/// rest of the chain, in-process. It is sent as `wasi:http/client.send` sends a request, to
+/// [`NEXT_AUTHORITY`], which the hooks route to the chain; so a component that is not a
+/// middleware step (it has no rest of a chain) is refused the same way in both.
+async fn next_handler(
+    accessor: &wasmtime::component::Accessor<Host>,
+    request: wasmtime::component::Resource<wasmtime_wasi_http::p3::Request>,
+) -> wasmtime::Result<(
+    Result<wasmtime::component::Resource<wasmtime_wasi_http::p3::Response>, P3ErrorCode>,
+)> {
+    use wasmtime_wasi_http::WasiHttp;
+    use wasmtime_wasi_http::p3::bindings::http::client::HostWithStore;
+    accessor.with(|mut store| -> wasmtime::Result<()> {
+        let request = store.get().table.get_mut(&request)?;
+        request.authority = Some(http::uri::Authority::from_static(NEXT_AUTHORITY));
+        request.scheme = Some(http::uri::Scheme::HTTP);
+        Ok(())
+    })?;
+    let http = accessor.with_getter::<WasiHttp>(<Host as WasiHttpView>::http);
+    match <WasiHttp as HostWithStore<Host>>::send(&http, request).await {
+        Ok(response) => Ok((Ok(response),)),
+        Err(error) => Ok((Err(error.downcast()?),)),
+    }
+}
+
+type P3ErrorCode = wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+
 /// `wasi:io` needs nothing but the resource table.
 struct TableOnly;
 
@@ -109,6 +162,8 @@ struct HttpHooks {
     caps: Arc<Capabilities>,
     /// For a middleware step: the rest of the chain, until the guest calls it.
     next: Option<Next>,
+    /// Whether `next` must run outside this instance's event loop (a WASI 0.3 instance).
+    next_apart: bool,
 }
 
 /// The authority a middleware component sends its outgoing request to in order to pass the
@@ -147,8 +202,13 @@ impl WasiHttpHooks for HttpHooks {
                 );
                 return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
             };
+            let apart = self.next_apart;
             return Box::new(async move {
-                let response = next(request).await;
+                let response = if apart {
+                    crate::apart::run(next, request).await
+                } else {
+                    next(request).await
+                };
                 let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
                     Box::new(async { Ok(()) });
                 Ok((response, done))

@@ -20,15 +20,16 @@ use http_body::{Body, Frame};
 use tokio::sync::oneshot;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::Proxy;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use tessera_manifest::Limits;
+
 use crate::release::Release;
-use crate::spare::Instances;
+use crate::spare::{Instances, Made, Pre};
 use crate::{Host, HttpComponent, InvokeError};
 
-type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
+pub(crate) type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
 
 /// The rest of a route's chain, as a middleware component reaches it: called at most once,
 /// with the request the guest sent to [`NEXT_AUTHORITY`](crate::NEXT_AUTHORITY).
@@ -40,9 +41,30 @@ pub type Next = Box<
         + Send,
 >;
 
-enum Head {
-    Sent(Result<Result<http::Response<HyperOutgoingBody>, ErrorCode>, oneshot::error::RecvError>),
+/// What came first: the guest's response head (`R`, from its channel), or the end of its
+/// call.
+pub(crate) enum Head<R> {
+    Sent(R),
     Finished(Result<(), InvokeError>),
+}
+
+/// Polls the guest until it sends its response head or finishes. The guest goes first: the
+/// response usually arrives during that poll, and looking at the channel second saves a
+/// wake-up.
+pub(crate) async fn head<R: Future + Unpin>(
+    task: &mut GuestTask,
+    receiver: &mut R,
+) -> Head<R::Output> {
+    poll_fn(|cx| {
+        if let Poll::Ready(result) = task.as_mut().poll(cx) {
+            return Poll::Ready(Head::Finished(result));
+        }
+        match Pin::new(&mut *receiver).poll(cx) {
+            Poll::Ready(sent) => Poll::Ready(Head::Sent(sent)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 impl HttpComponent {
@@ -100,15 +122,11 @@ impl HttpComponent {
                 component: self.id.to_string(),
                 limit: self.limits.max_concurrency,
             })?;
+        if let Pre::P3(..) = self.instances.pre {
+            return self.invoke_p3(request, next, permit).await;
+        }
 
-        // An instance waiting for a request (one made after the previous request, or with
-        // `reuse` one that served it), if there is one; otherwise one now.
-        let (mut store, ready) = match self.instances.take() {
-            Some((store, proxy)) => (store, Some(proxy)),
-            None => (self.instances.store(None), None),
-        };
-        store.data_mut().set_next(next);
-        store.data_mut().served += 1;
+        let (mut store, ready) = self.instances.for_request(next);
 
         let (sender, mut receiver) = oneshot::channel();
         let (request, outparam) = {
@@ -130,74 +148,22 @@ impl HttpComponent {
         let limits = self.limits;
         let mut task: GuestTask = Box::pin(async move {
             let call = async {
-                let proxy = match ready {
-                    Some(proxy) => proxy,
-                    None => instantiate(&instances, &mut store).await?,
+                let made = instantiate(&instances, &mut store, ready).await?;
+                let Made::P2(proxy) = &made else {
+                    unreachable!("a WASI 0.2 component makes 0.2 instances")
                 };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, request, outparam)
                     .await?;
-                Ok::<_, wasmtime::Error>(proxy)
+                Ok::<_, wasmtime::Error>(made)
             };
             let outcome = tokio::time::timeout(limits.timeout, call).await;
-            let mut served_well = None;
-            let result = match outcome {
-                Ok(Ok(proxy)) => {
-                    served_well = Some(proxy);
-                    Ok(())
-                }
-                Err(_) => Err(InvokeError::Timeout {
-                    component: component.to_string(),
-                    timeout: limits.timeout,
-                }),
-                // The engine's instance pool (shared by every component, sized by
-                // `--max-instances`) is full: as much a capacity problem as a component
-                // at its own cap, so the client is told to retry.
-                Ok(Err(error)) if error.is::<wasmtime::PoolConcurrencyLimitError>() => {
-                    Err(InvokeError::PoolFull {
-                        component: component.to_string(),
-                    })
-                }
-                Ok(Err(error)) => Err(match store.data().limiter.refused {
-                    Some(wanted) => InvokeError::MemoryCap {
-                        component: component.to_string(),
-                        cap: limits.memory,
-                        wanted: wanted as u64,
-                    },
-                    None => InvokeError::Trap {
-                        component: component.to_string(),
-                        reason: describe_trap(&error),
-                    },
-                }),
-            };
-            // The component's concurrency permit is released now, so that a client sending
-            // its next request at once is not turned away by an instance that has finished.
-            drop(permit);
-            // Only an instance whose call returned is kept for another request (`reuse`): a
-            // trap, a deadline or a cancellation (this future dropped) leaves it unusable.
-            let store = match served_well {
-                Some(proxy) => instances.keep(store, proxy).err(),
-                None => Some(store),
-            };
-            if let Some(store) = store {
-                after_response(store, instances);
-            }
-            result
+            let result = settle(outcome, &store, &component, &limits);
+            after_call(store, instances, permit, result)
         });
 
-        // Poll the guest before the channel: the response usually arrives during that poll,
-        // and looking second saves a wake-up.
-        let head = poll_fn(|cx| {
-            if let Poll::Ready(result) = task.as_mut().poll(cx) {
-                return Poll::Ready(Head::Finished(result));
-            }
-            match Pin::new(&mut receiver).poll(cx) {
-                Poll::Ready(sent) => Poll::Ready(Head::Sent(sent)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await;
+        let head = head(&mut task, &mut receiver).await;
 
         let (response, task) = match head {
             Head::Finished(Err(error)) => return Err(error),
@@ -216,7 +182,7 @@ impl HttpComponent {
         let release = task.is_some().then(|| self.instances.pool.release());
         match response {
             Ok(response) => Ok(response.map(|inner| GuestBody {
-                inner,
+                inner: Stream::P2(inner),
                 task,
                 failure: None,
                 // The client may have the whole response, and send its next request, before
@@ -231,11 +197,70 @@ impl HttpComponent {
         }
     }
 
-    fn no_response(&self) -> InvokeError {
+    pub(crate) fn no_response(&self) -> InvokeError {
         InvokeError::NoResponse {
             component: self.id.to_string(),
         }
     }
+}
+
+/// What a guest's call came to, as the request's error if it failed: past its deadline,
+/// refused an instance by a full pool, refused memory, or trapped.
+pub(crate) fn settle<T>(
+    outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    store: &Store<Host>,
+    component: &str,
+    limits: &Limits,
+) -> Result<T, InvokeError> {
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Err(_) => Err(InvokeError::Timeout {
+            component: component.to_string(),
+            timeout: limits.timeout,
+        }),
+        // The engine's instance pool (shared by every component, sized by `--max-instances`)
+        // is full: as much a capacity problem as a component at its own cap, so the client is
+        // told to retry.
+        Ok(Err(error)) if error.is::<wasmtime::PoolConcurrencyLimitError>() => {
+            Err(InvokeError::PoolFull {
+                component: component.to_string(),
+            })
+        }
+        Ok(Err(error)) => Err(match store.data().limiter.refused {
+            Some(wanted) => InvokeError::MemoryCap {
+                component: component.to_string(),
+                cap: limits.memory,
+                wanted: wanted as u64,
+            },
+            None => InvokeError::Trap {
+                component: component.to_string(),
+                reason: describe_trap(&error),
+            },
+        }),
+    }
+}
+
+/// After a guest's call: releases the component's concurrency permit, so that a client sending
+/// its next request at once is not turned away by an instance that has finished; keeps the
+/// instance for another request if it served well and the component has `reuse`; otherwise
+/// lets its store go (`after_response`).
+pub(crate) fn after_call(
+    store: Store<Host>,
+    instances: Arc<Instances>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    result: Result<Made, InvokeError>,
+) -> Result<(), InvokeError> {
+    drop(permit);
+    // Only an instance whose call returned is kept: a trap, a deadline or a cancellation
+    // (the call's future dropped, and this never reached) leaves it unusable.
+    let (store, result) = match result {
+        Ok(made) => (instances.keep(store, made).err(), Ok(())),
+        Err(error) => (Some(store), Err(error)),
+    };
+    if let Some(store) = store {
+        after_response(store, instances);
+    }
+    result
 }
 
 /// A trap, said in one line with the guest's backtrace when Wasmtime recorded one.
@@ -265,20 +290,27 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     text
 }
 
-/// Instantiates the component in `store`. When the pool is full, makes room (drops a waiting
-/// spare, or waits briefly for a slot on its way back: `Pool::make_room` in `spare.rs`) and
-/// tries again, a few times at most.
+/// The instance that was `ready` for the request, or else a new one in `store`. When the pool
+/// is full, makes room (drops a waiting spare, or waits briefly for a slot on its way back:
+/// `Pool::make_room` in `spare.rs`) and tries again, a few times at most.
 ///
 /// Trying again in the same store is sound: a full pool is found before anything is
 /// allocated (Wasmtime counts the component instance first, and gives the count back when
 /// instantiation fails).
-async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime::Result<Proxy> {
+pub(crate) async fn instantiate(
+    instances: &Instances,
+    store: &mut Store<Host>,
+    ready: Option<Made>,
+) -> wasmtime::Result<Made> {
+    if let Some(made) = ready {
+        return Ok(made);
+    }
     let mut retries = crate::release::RETRIES;
     loop {
         // Read before trying: a slot given back between the failed try and `make_room` is
         // seen as given back, not missed.
         let released = instances.pool.released();
-        match instances.pre.instantiate_async(&mut *store).await {
+        match instances.pre.instantiate(&mut *store).await {
             Err(error)
                 if error.is::<wasmtime::PoolConcurrencyLimitError>()
                     && retries > 0
@@ -302,7 +334,7 @@ async fn instantiate(instances: &Instances, store: &mut Store<Host>) -> wasmtime
 /// its pool slot; a request that finds the pool full meanwhile waits for it (`release.rs`,
 /// [`instantiate`]). A worker with requests waiting has no idle time to move the work into
 /// (`busy.rs`): there the store is dropped now, and the next request makes its own instance.
-fn after_response(store: Store<Host>, instances: Arc<Instances>) {
+pub(crate) fn after_response(store: Store<Host>, instances: Arc<Instances>) {
     if crate::busy::worker_is_busy() {
         drop(store);
         return;
@@ -323,11 +355,36 @@ fn after_response(store: Store<Host>, instances: Arc<Instances>) {
 /// A response body produced by a guest. While the guest is still running it is polled here,
 /// so it can keep writing; it is cancelled if the body is dropped (the client went away).
 pub struct GuestBody {
-    inner: HyperOutgoingBody,
-    task: Option<GuestTask>,
-    failure: Option<InvokeError>,
+    pub(crate) inner: Stream,
+    pub(crate) task: Option<GuestTask>,
+    pub(crate) failure: Option<InvokeError>,
     /// Declared after `task`: dropped after it, i.e. after the store.
-    release: Option<Release>,
+    pub(crate) release: Option<Release>,
+}
+
+/// The body a guest writes: through a WASI 0.2 `outgoing-body`, or a WASI 0.3 stream.
+pub(crate) enum Stream {
+    P2(HyperOutgoingBody),
+    P3(wasmtime_wasi_http::WasiBody),
+}
+
+impl Stream {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>> {
+        match self {
+            Self::P2(body) => Pin::new(body).poll_frame(cx),
+            Self::P3(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Self::P2(body) => body.size_hint(),
+            Self::P3(body) => body.size_hint(),
+        }
+    }
 }
 
 /// Why a guest's response body ended early.
@@ -364,7 +421,7 @@ impl Body for GuestBody {
                 this.failure = Some(error);
             }
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        match this.inner.poll_frame(cx) {
             Poll::Ready(None) => {
                 if let Some(error) = this.failure.take() {
                     return Poll::Ready(Some(Err(BodyError::Guest(error))));

@@ -6,14 +6,17 @@
 //! - `cache`: the on-disk compile cache.
 //! - `component`: loading and checking a component at start-up.
 //! - `invoke`: the per-request path and the streaming response body.
+//! - `invoke_p3`: the same for WASI 0.3 components.
 //! - `spare`: making each component's next instance before its request arrives.
 //! - `release`: pool slots on their way back, after a response is written.
+//! - `apart`: the rest of a WASI 0.3 middleware step's chain, run in a task of its own.
 //! - `busy`: whether a worker has requests waiting, which decides when a store is dropped.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.
 //! - `capabilities`: key-value, SQL, outbound HTTP and variables, with their backends.
 //! - `error`: load and request errors.
 
+mod apart;
 mod busy;
 mod cache;
 pub mod capabilities;
@@ -22,6 +25,7 @@ mod engine;
 mod error;
 mod host;
 mod invoke;
+mod invoke_p3;
 mod log;
 mod release;
 mod spare;
@@ -30,7 +34,7 @@ pub use busy::on_worker_park;
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{BackendError, BackendFailure, Backends, Capabilities, Purpose, StoreKind};
 pub use component::{ComponentLoader, HttpComponent, LoadReport};
-pub use engine::{EngineSettings, EpochTicker, new_engine};
+pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3};
 pub use error::{InvokeError, LoadError};
 pub use host::{Host, NEXT_AUTHORITY};
 pub use invoke::{BodyError, GuestBody, Next};

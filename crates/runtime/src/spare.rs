@@ -30,8 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use wasmtime::Store;
+use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 
 use tessera_manifest::{Limits, Reuse};
 
@@ -126,22 +127,65 @@ impl Drop for Claim {
 /// A store with an instance of the component in it, waiting for a request.
 struct Spare {
     store: Store<Host>,
-    proxy: Proxy,
+    proxy: Made,
     _claim: Claim,
 }
 
 /// An instance that has served a request and waits for the next (`reuse`).
 struct Idle {
     store: Store<Host>,
-    proxy: Proxy,
+    proxy: Made,
     since: Instant,
     _claim: Claim,
+}
+
+/// A component linked and ready to instantiate, with the pool of the engine it was compiled
+/// for.
+pub(crate) enum Pre {
+    /// A WASI 0.2 component (`wasi:http/incoming-handler@0.2`).
+    P2(ProxyPre<Host>, Arc<Pool>),
+    /// A WASI 0.3 component (`wasi:http/handler@0.3`).
+    P3(ServicePre<Host>, Arc<Pool>),
+}
+
+impl Pre {
+    fn engine(&self) -> &Engine {
+        match self {
+            Self::P2(pre, _) => pre.engine(),
+            Self::P3(pre, _) => pre.engine(),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        match self {
+            Self::P2(_, pool) | Self::P3(_, pool) => pool,
+        }
+    }
+
+    /// Makes one instance in `store`.
+    pub(crate) async fn instantiate(&self, store: &mut Store<Host>) -> wasmtime::Result<Made> {
+        Ok(match self {
+            Self::P2(pre, _) => Made::P2(pre.instantiate_async(store).await?),
+            Self::P3(pre, _) => Made::P3(pre.instantiate_async(store).await?),
+        })
+    }
+
+    /// Makes one instance in `store` and drops it with the store: the load-time trial.
+    pub(crate) async fn try_instance(&self, store: &mut Store<Host>) -> wasmtime::Result<()> {
+        self.instantiate(store).await.map(drop)
+    }
+}
+
+/// An instance, of either kind.
+pub(crate) enum Made {
+    P2(Proxy),
+    P3(Service),
 }
 
 /// What a component needs to make its instances, the slot its spare waits in, and with
 /// `reuse` the instances that wait to serve again.
 pub(crate) struct Instances {
-    pub(crate) pre: ProxyPre<Host>,
+    pub(crate) pre: Pre,
     caps: Arc<Capabilities>,
     memory: u64,
     timeout: Duration,
@@ -157,12 +201,8 @@ pub(crate) struct Instances {
 impl Instances {
     /// The instances of one component version, listed in `pool` so that a request of another
     /// component can take its spare's slot when the pool is full.
-    pub(crate) fn new(
-        pre: ProxyPre<Host>,
-        caps: Arc<Capabilities>,
-        limits: &Limits,
-        pool: Arc<Pool>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(pre: Pre, caps: Arc<Capabilities>, limits: &Limits) -> Arc<Self> {
+        let pool = pre.pool().clone();
         let instances = Arc::new(Self {
             pre,
             caps,
@@ -186,6 +226,9 @@ impl Instances {
             self.pre.engine(),
             Host::new(self.caps.clone(), self.memory, next),
         );
+        if let Pre::P3(..) = self.pre {
+            store.data_mut().run_next_apart();
+        }
         store.limiter(|host| &mut host.limiter);
         // Yield to the scheduler at every epoch tick, so a guest computing for a long time
         // (or a start function that never returns) does not hold a worker thread; the deadline
@@ -194,6 +237,20 @@ impl Instances {
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
         store
+    }
+
+    /// A store for a request, with `next` the rest of its chain: the store of an instance
+    /// waiting for a request (one made after the previous request, or with `reuse` one that
+    /// served it) and that instance, if there is one; otherwise a new store, for an instance
+    /// to be made in.
+    pub(crate) fn for_request(&self, next: Option<Next>) -> (Store<Host>, Option<Made>) {
+        let (mut store, ready) = match self.take() {
+            Some((store, made)) => (store, Some(made)),
+            None => (self.store(None), None),
+        };
+        store.data_mut().set_next(next);
+        store.data_mut().served += 1;
+        (store, ready)
     }
 
     /// Instances waiting for a request: the spare (0 or 1) and, with `reuse`, the idle ones.
@@ -207,7 +264,7 @@ impl Instances {
 
     /// An instance waiting for a request, made ready for it: an idle one that has served
     /// before (with `reuse`), else the spare.
-    pub(crate) fn take(&self) -> Option<(Store<Host>, Proxy)> {
+    fn take(&self) -> Option<(Store<Host>, Made)> {
         let (mut store, proxy) = match self.take_idle() {
             Some(idle) => idle,
             None => {
@@ -222,7 +279,7 @@ impl Instances {
         Some((store, proxy))
     }
 
-    fn take_idle(&self) -> Option<(Store<Host>, Proxy)> {
+    fn take_idle(&self) -> Option<(Store<Host>, Made)> {
         let reuse = self.reuse?;
         let mut idle = self.idle.lock().ok()?;
         while let Some(Idle {
@@ -247,7 +304,7 @@ impl Instances {
     pub(crate) fn keep(
         self: &Arc<Self>,
         mut store: Store<Host>,
-        proxy: Proxy,
+        proxy: Made,
     ) -> Result<(), Store<Host>> {
         let Some(reuse) = self.reuse else {
             return Err(store);
@@ -328,7 +385,7 @@ impl Instances {
             && let Some(claim) = self.pool.claim()
         {
             let mut store = self.store(None);
-            let made = tokio::time::timeout(self.timeout, self.pre.instantiate_async(&mut store));
+            let made = tokio::time::timeout(self.timeout, self.pre.instantiate(&mut store));
             if let Ok(Ok(proxy)) = made.await
                 && let Ok(mut spare) = self.spare.lock()
             {

@@ -18,7 +18,7 @@ use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
 use tessera_runtime::capabilities::sql::migrate::Mode as MigrationMode;
 use tessera_runtime::{
     Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings,
-    EpochTicker, Purpose, new_engine,
+    EpochTicker, Purpose,
 };
 use tessera_server::{LiveApp, Middleware};
 
@@ -138,7 +138,7 @@ impl AppBuilder {
         let access_log = self.access_log;
         let loaded = self.load(Purpose::Serve).await?;
         let ticker = EpochTicker::start(
-            loaded.loader.engine().clone(),
+            loaded.loader.engines(),
             EngineSettings::default().epoch_tick,
         );
         let live = Arc::new(LiveApp::new(
@@ -226,7 +226,6 @@ impl AppBuilder {
             max_instances: self.max_instances,
             ..EngineSettings::default()
         };
-        let engine = new_engine(&settings)?;
         let cache = match self.cache {
             Cache::Off => CompileCache::disabled(),
             Cache::Dir(dir) => CompileCache::new(dir),
@@ -234,7 +233,7 @@ impl AppBuilder {
                 CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new)
             }
         };
-        let loader = ComponentLoader::new(engine, cache, settings.max_instances)?;
+        let loader = ComponentLoader::new(&settings, cache)?;
         let (app, reports) =
             tessera_server::App::load(&manifest, &loader, &capabilities, &middleware).await?;
         for (id, report) in reports {

@@ -18,6 +18,16 @@ pub fn run(args: &NewArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
+    let template = match template.for_wasi(&args.wasi) {
+        Ok(template) => template,
+        Err(why) => {
+            eprintln!(
+                "error: --wasi {}: {why}\n  fix: use --wasi 0.2 (the default)",
+                args.wasi
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let created = match new::create(template, &args.name, &args.manifest) {
         Ok(created) => created,
         Err(error) => {

@@ -1,0 +1,126 @@
+//! Serving one request with a WASI 0.3 component (`wasi:http/handler@0.3`).
+//!
+//! The shape is the 0.2 path's (`invoke.rs`): a fresh store and instance per request, the
+//! call a future polled by the request's own task until the response head is out and then by
+//! the response body, the deadline around the whole of it, and the store dropped after the
+//! response. What differs is the call: a 0.3 handler is an async export, run inside the
+//! store's event loop (`run_concurrent`), and it returns its response rather than setting an
+//! out-parameter. Its body is a stream the guest may go on writing, from a task of its own,
+//! after `handle` has returned; so the event loop runs until the guest has no task left, and
+//! the response body reads the stream meanwhile.
+
+use std::future::poll_fn;
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::BodyExt as _;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use wasmtime::AsContextMut as _;
+use wasmtime_wasi_http::p3::bindings::Service;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use crate::invoke::{GuestTask, Head, Stream, after_call, head, instantiate, settle};
+use crate::spare::Made;
+use crate::{GuestBody, Host, HttpComponent, InvokeError, Next};
+
+/// What the guest answered: a response, or the error code its handler returned.
+type Answer =
+    Result<http::Response<WasiBody>, wasmtime_wasi_http::p3::bindings::http::types::ErrorCode>;
+
+impl HttpComponent {
+    pub(crate) async fn invoke_p3<B>(
+        &self,
+        request: http::Request<B>,
+        next: Option<Next>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<http::Response<GuestBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let (mut store, ready) = self.instances.for_request(next);
+        let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
+        let (sender, mut receiver) = oneshot::channel::<Answer>();
+
+        let instances = self.instances.clone();
+        let component = self.id.clone();
+        let limits = self.limits;
+        let mut task: GuestTask = Box::pin(async move {
+            let call = async {
+                let made = instantiate(&instances, &mut store, ready).await?;
+                let Made::P3(service) = &made else {
+                    unreachable!("a WASI 0.3 component makes 0.3 instances")
+                };
+                serve(&mut store, service, request, sender).await?;
+                Ok(made)
+            };
+            let outcome = tokio::time::timeout(limits.timeout, call).await;
+            let result = settle(outcome, &store, &component, &limits);
+            after_call(store, instances, permit, result)
+        });
+
+        let (answer, task) = match head(&mut task, &mut receiver).await {
+            Head::Finished(Err(error)) => return Err(error),
+            Head::Finished(Ok(())) => match receiver.try_recv() {
+                Ok(answer) => (answer, None),
+                _ => return Err(self.no_response()),
+            },
+            Head::Sent(Ok(answer)) => (answer, Some(task)),
+            // The guest's call ended, or failed, before it answered: let it finish to learn
+            // whether it crashed.
+            Head::Sent(Err(_)) => {
+                task.await?;
+                return Err(self.no_response());
+            }
+        };
+        match answer {
+            Ok(response) => {
+                let release = task.is_some().then(|| self.instances.pool.release());
+                Ok(response.map(|inner| GuestBody {
+                    inner: Stream::P3(inner),
+                    task,
+                    failure: None,
+                    release,
+                }))
+            }
+            Err(code) => Err(InvokeError::GuestError {
+                component: self.id.to_string(),
+                code: format!("{code:?}"),
+            }),
+        }
+    }
+}
+
+/// Calls the guest's handler on `request` inside the store's event loop, sends its answer,
+/// and keeps the loop running until the guest has no task left (one writing the response
+/// body, say). A trap ends it with the trap.
+async fn serve(
+    store: &mut wasmtime::Store<Host>,
+    service: &Service,
+    request: http::Request<WasiBody>,
+    sender: oneshot::Sender<Answer>,
+) -> wasmtime::Result<()> {
+    let (request, request_io) = {
+        let http = store.data_mut().http();
+        wasmtime_wasi_http::p3::Request::from_http(&mut *http.hooks, request)
+    };
+    store
+        .as_context_mut()
+        .run_concurrent(async move |accessor| {
+            let answer = match service.handle(accessor, request).await? {
+                Ok(response) => Ok(accessor.with(|mut store| {
+                    response.into_http_with_getter(
+                        &mut store,
+                        request_io,
+                        <Host as WasiHttpView>::http,
+                    )
+                })?),
+                Err(code) => Err(code),
+            };
+            // The receiver is gone only if the request was cancelled, and then so is this.
+            let _ = sender.send(answer);
+            poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+            Ok(())
+        })
+        .await?
+}
