@@ -236,8 +236,9 @@ fn check_reuse(checker: &mut Checker<'_>, at: &str, raw: &RawReuse) -> Reuse {
                 key("max_concurrent"),
                 line,
                 format!(
-                    "{n} requests at once on one instance: a WASI 0.2 component (the only kind \
-                     Tessera serves today) handles one request at a time"
+                    "{n} requests at once on one instance: Tessera gives an instance one request \
+                     at a time (a WASI 0.2 component can take no more; for WASI 0.3 ones it is \
+                     not built yet)"
                 ),
                 "set `max_concurrent = 1` or leave it out; concurrent requests get instances of \
                  their own",
