@@ -9,6 +9,11 @@
 #   py, py-reuse, ws-py-reuse
 #                 the Python template's hello (componentize-py), on Tessera fresh and with
 #                 reuse, and on wasmtime serve with reuse (with BENCH_PYTHON=0, left out)
+#   p3, p3-reuse, ws-p3
+#                 the same hello on WASI 0.3 (bench/p3-hello, wasi:http/handler@0.3.0), on
+#                 Tessera fresh and with reuse, and on wasmtime serve with its 0.3 defaults
+#                 (it reuses a 0.3 instance for up to 128 requests, 16 at once) and its tuned
+#                 pooling flags (with BENCH_P3=0, left out)
 #
 # wrk on loopback, DURATION seconds per load (default 5) after a 1-second warm-up, 32
 # connections then 1, in ROUNDS rounds (default 3), each round starting with the next server.
@@ -37,6 +42,14 @@ manifest() { # file, wasm, extra
 manifest "$work/fresh.toml" "$PWD/$hello_wasm" ""
 manifest "$work/reuse.toml" "$PWD/$hello_wasm" "reuse = { max_requests = 128 }"
 servers=(native tessera tessera-reuse ws-reuse)
+
+if [ "${BENCH_P3:-1}" = 1 ]; then
+  cargo build --release -q -p p3-hello --target wasm32-wasip2 --target-dir target/wasm
+  p3_wasm=target/wasm/wasm32-wasip2/release/p3_hello.wasm
+  manifest "$work/p3.toml" "$PWD/$p3_wasm" ""
+  manifest "$work/p3-reuse.toml" "$PWD/$p3_wasm" "reuse = { max_requests = 128 }"
+  servers+=(p3 p3-reuse ws-p3)
+fi
 
 if [ "${BENCH_PYTHON:-1}" = 1 ]; then
   # The Python template, built as a user would (componentize-py from PyPI, in a venv).
@@ -92,6 +105,9 @@ run() { # name
     py-reuse) start "$1" "${up[@]}" "$next" --manifest "$work/py-reuse.toml" ;;
     ws-py-reuse) start "$1" "$wasmtime_cli" serve -S cli --addr "$next" "$ws_tuned_flags" \
       --max-instance-reuse-count 128 "$py_wasm" ;;
+    p3) start "$1" "${up[@]}" "$next" --manifest "$work/p3.toml" ;;
+    p3-reuse) start "$1" "${up[@]}" "$next" --manifest "$work/p3-reuse.toml" ;;
+    ws-p3) start "$1" "$wasmtime_cli" serve -S cli --addr "$next" "$ws_tuned_flags" "$p3_wasm" ;;
   esac
   wrk -t2 -c32 -d1s "http://127.0.0.1:$port/" >/dev/null
   load "$1" 32
@@ -129,7 +145,13 @@ awk -v rounds="$rounds" -v servers="${servers[*]}" "$awk_median"'
     printf "tessera-reuse / ws-reuse  @32: %5.2fx  (target >= 1.5)\n", ratio("tessera-reuse", "ws-reuse", 32, 4)
     printf "tessera-reuse / native    @32: %5.2fx  (target >= 0.5)\n", ratio("tessera-reuse", "native", 32, 4)
     printf "tessera-reuse / tessera   @32: %5.2fx  @1: %5.2fx  (reuse against fresh)\n", ratio("tessera-reuse", "tessera", 32, 4), ratio("tessera-reuse", "tessera", 1, 4)
-    if (n > 4) {
+    if (index(servers, "ws-p3")) {
+      printf "p3-reuse / ws-p3          @32: %5.2fx  (WASI 0.3; target >= 1.5)\n", ratio("p3-reuse", "ws-p3", 32, 4)
+      printf "p3-reuse / native         @32: %5.2fx\n", ratio("p3-reuse", "native", 32, 4)
+      printf "p3-reuse / p3             @32: %5.2fx  @1: %5.2fx  (WASI 0.3: reuse against fresh)\n", ratio("p3-reuse", "p3", 32, 4), ratio("p3-reuse", "p3", 1, 4)
+      printf "p3 / tessera              @32: %5.2fx  (WASI 0.3 against 0.2, fresh)\n", ratio("p3", "tessera", 32, 4)
+    }
+    if (index(servers, "ws-py-reuse")) {
       printf "py-reuse / py             @32: %5.2fx  @1: %5.2fx  (Python: reuse against fresh)\n", ratio("py-reuse", "py", 32, 4), ratio("py-reuse", "py", 1, 4)
       printf "py-reuse / ws-py-reuse    @32: %5.2fx\n", ratio("py-reuse", "ws-py-reuse", 32, 4)
     }
