@@ -14,7 +14,10 @@ impl wasip3::exports::http::handler::Guest for Hello {
     async fn handle(_request: Request) -> Result<Response, ErrorCode> {
         let headers = Fields::from_list(&[
             ("content-type".into(), b"text/plain; charset=utf-8".to_vec()),
-            ("content-length".into(), GREETING.len().to_string().into_bytes()),
+            (
+                "content-length".into(),
+                GREETING.len().to_string().into_bytes(),
+            ),
         ])
         .map_err(|e| ErrorCode::InternalError(Some(format!("{e:?}"))))?;
         let (mut body, contents) = wit_stream::new();

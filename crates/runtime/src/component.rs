@@ -2,7 +2,7 @@
 //! and try one instance, all before the server binds its port.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
@@ -65,12 +65,35 @@ pub struct LoadReport {
 /// Loads components onto two engines: WASI 0.2 components onto one without the component
 /// model's concurrency support (it costs a 0.2 call extra work), WASI 0.3 components
 /// (`wasi:http/handler@0.3`) onto one with it. Which one is read from the component.
+///
+/// The 0.3 engine and its linker are made when the first 0.3 component loads: an app of 0.2
+/// components does not pay for them (about 5 MB of resident memory, most of it the code that
+/// builds the 0.3 linker).
 #[derive(Clone)]
 pub struct ComponentLoader {
     p2: Side,
-    p3: Side,
+    p3: Arc<OnceLock<Side>>,
+    settings: EngineSettings,
     cache: CompileCache,
     trial: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The engines a [`ComponentLoader`] loads onto, for the epoch ticker: the 0.2 engine, and the
+/// 0.3 engine once it exists.
+#[derive(Clone)]
+pub struct Engines {
+    p2: Engine,
+    p3: Arc<OnceLock<Side>>,
+}
+
+impl Engines {
+    /// Advances every engine's epoch by one.
+    pub fn increment_epoch(&self) {
+        self.p2.increment_epoch();
+        if let Some(p3) = self.p3.get() {
+            p3.engine.increment_epoch();
+        }
+    }
 }
 
 /// One engine, its linker and its instance pool.
@@ -117,19 +140,33 @@ impl ComponentLoader {
                 crate::host::add_to_linker,
                 settings.max_instances,
             )?,
-            p3: Side::new(
-                crate::new_engine_p3(settings)?,
-                crate::host::add_to_linker_p3,
-                settings.max_instances,
-            )?,
+            p3: Arc::default(),
+            settings: settings.clone(),
             cache,
             trial: Arc::default(),
         })
     }
 
     /// The engines components are loaded onto (for the epoch ticker).
-    pub fn engines(&self) -> Vec<Engine> {
-        vec![self.p2.engine.clone(), self.p3.engine.clone()]
+    pub fn engines(&self) -> Engines {
+        Engines {
+            p2: self.p2.engine.clone(),
+            p3: self.p3.clone(),
+        }
+    }
+
+    /// The 0.3 engine, made on first use.
+    fn p3(&self) -> Result<&Side, LoadError> {
+        if let Some(side) = self.p3.get() {
+            return Ok(side);
+        }
+        let side = Side::new(
+            crate::new_engine_p3(&self.settings)?,
+            crate::host::add_to_linker_p3,
+            self.settings.max_instances,
+        )?;
+        // Two first 0.3 components loading at once may both make one; the first kept wins.
+        Ok(self.p3.get_or_init(|| side))
     }
 
     /// Loads one component from its `source` file. Compilation runs on a blocking thread;
@@ -201,7 +238,7 @@ impl ComponentLoader {
             });
         }
         let p3 = exports_p3_handler(wasm);
-        let side = if p3 { &self.p3 } else { &self.p2 };
+        let side = if p3 { self.p3()? } else { &self.p2 };
         let (component, cache) = self
             .cache
             .load_hashed(&side.engine, wasm, content)

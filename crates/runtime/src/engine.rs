@@ -100,7 +100,7 @@ pub struct EpochTicker {
 
 impl EpochTicker {
     /// Starts ticking `engines` every `tick`.
-    pub fn start(engines: Vec<Engine>, tick: Duration) -> Self {
+    pub fn start(engines: crate::Engines, tick: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("tessera-epoch".into())
@@ -109,9 +109,7 @@ impl EpochTicker {
                 move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(tick);
-                        for engine in &engines {
-                            engine.increment_epoch();
-                        }
+                        engines.increment_epoch();
                     }
                 }
             })

@@ -33,7 +33,7 @@ mod spare;
 pub use busy::on_worker_park;
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{BackendError, BackendFailure, Backends, Capabilities, Purpose, StoreKind};
-pub use component::{ComponentLoader, HttpComponent, LoadReport};
+pub use component::{ComponentLoader, Engines, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3};
 pub use error::{InvokeError, LoadError};
 pub use host::{Host, NEXT_AUTHORITY};
