@@ -1,6 +1,7 @@
 //! Serving one request with a WASI 0.3 component (`wasi:http/handler@0.3`).
 //!
-//! The shape is the 0.2 path's (`invoke.rs`): a fresh store and instance per request, the
+//! The shape is the 0.2 path's (`invoke.rs`): an instance per request (made ahead of it, or
+//! with `reuse` one that served before; never two requests at once on one instance), the
 //! call a future polled by the request's own task until the response head is out and then by
 //! the response body, the deadline around the whole of it, and the store dropped after the
 //! response. What differs is the call: a 0.3 handler is an async export, run inside the
