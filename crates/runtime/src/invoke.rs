@@ -179,15 +179,27 @@ impl HttpComponent {
                 return Err(self.no_response());
             }
         };
+        self.answer(response, task, Stream::P2)
+    }
+
+    /// The guest's answer as the response to send: its head, and a body that reads what the
+    /// guest writes (and polls the guest's `task` while it still runs), or the error code the
+    /// guest answered with.
+    pub(crate) fn answer<T, E: std::fmt::Debug>(
+        &self,
+        answer: Result<http::Response<T>, E>,
+        task: Option<GuestTask>,
+        stream: fn(T) -> Stream,
+    ) -> Result<http::Response<GuestBody>, InvokeError> {
+        // The client may have the whole response, and send its next request, before the guest
+        // has returned from its handler and its store is gone: from the head on, the
+        // instance's slot counts as on its way back (`release.rs`).
         let release = task.is_some().then(|| self.instances.pool.release());
-        match response {
+        match answer {
             Ok(response) => Ok(response.map(|inner| GuestBody {
-                inner: Stream::P2(inner),
+                inner: stream(inner),
                 task,
                 failure: None,
-                // The client may have the whole response, and send its next request, before
-                // the guest has returned from its handler and its store is gone: from the
-                // head on, the instance's slot counts as on its way back (`release.rs`).
                 release,
             })),
             Err(code) => Err(InvokeError::GuestError {

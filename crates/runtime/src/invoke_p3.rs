@@ -74,21 +74,7 @@ impl HttpComponent {
                 return Err(self.no_response());
             }
         };
-        match answer {
-            Ok(response) => {
-                let release = task.is_some().then(|| self.instances.pool.release());
-                Ok(response.map(|inner| GuestBody {
-                    inner: Stream::P3(inner),
-                    task,
-                    failure: None,
-                    release,
-                }))
-            }
-            Err(code) => Err(InvokeError::GuestError {
-                component: self.id.to_string(),
-                code: format!("{code:?}"),
-            }),
-        }
+        self.answer(answer, task, Stream::P3)
     }
 }
 
