@@ -33,6 +33,10 @@ pub(crate) type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>>
 
 /// The rest of a route's chain, as a middleware component reaches it: called at most once,
 /// with the request the guest sent to [`NEXT_AUTHORITY`](crate::NEXT_AUTHORITY).
+///
+/// The response's body must be driven by a task of its own (as the server's is), not by the
+/// step reading it: a component behind a WASI 0.3 step must not run inside the step's event
+/// loop (`apart.rs`).
 pub type Next = Box<
     dyn FnOnce(
             http::Request<wasmtime_wasi_http::WasiBody>,

@@ -14,7 +14,6 @@ use std::future::poll_fn;
 
 use bytes::Bytes;
 use http_body::Body;
-use http_body_util::BodyExt as _;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use wasmtime::AsContextMut as _;
 use wasmtime_wasi_http::p3::bindings::Service;
@@ -40,7 +39,6 @@ impl HttpComponent {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let (mut store, ready) = self.instances.for_request(next);
-        let request = request.map(|body| body.map_err(Into::into).boxed_unsync());
         let (sender, mut receiver) = oneshot::channel::<Answer>();
 
         let instances = self.instances.clone();
@@ -81,12 +79,16 @@ impl HttpComponent {
 /// Calls the guest's handler on `request` inside the store's event loop, sends its answer,
 /// and keeps the loop running until the guest has no task left (one writing the response
 /// body, say). A trap ends it with the trap.
-async fn serve(
+async fn serve<B>(
     store: &mut wasmtime::Store<Host>,
     service: &Service,
-    request: http::Request<WasiBody>,
+    request: http::Request<B>,
     sender: oneshot::Sender<Answer>,
-) -> wasmtime::Result<()> {
+) -> wasmtime::Result<()>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let (request, request_io) = {
         let http = store.data_mut().http();
         wasmtime_wasi_http::p3::Request::from_http(&mut *http.hooks, request)
