@@ -198,7 +198,7 @@ impl HttpComponent {
         // The client may have the whole response, and send its next request, before the guest
         // has returned from its handler and its store is gone: from the head on, the
         // instance's slot counts as on its way back (`release.rs`).
-        let release = task.is_some().then(|| self.instances.pool.release());
+        let release = task.is_some().then(|| self.instances.pool().release());
         match answer {
             Ok(response) => Ok(response.map(|inner| GuestBody {
                 inner: stream(inner),
@@ -325,12 +325,12 @@ pub(crate) async fn instantiate(
     loop {
         // Read before trying: a slot given back between the failed try and `make_room` is
         // seen as given back, not missed.
-        let released = instances.pool.released();
+        let released = instances.pool().released();
         match instances.pre.instantiate(&mut *store).await {
             Err(error)
                 if error.is::<wasmtime::PoolConcurrencyLimitError>()
                     && retries > 0
-                    && instances.pool.make_room(released).await =>
+                    && instances.pool().make_room(released).await =>
             {
                 retries -= 1;
             }
@@ -357,7 +357,7 @@ pub(crate) fn after_response(store: Store<Host>, instances: Arc<Instances>) {
     }
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            let release = instances.pool.release();
+            let release = instances.pool().release();
             drop(runtime.spawn(async move {
                 drop(store);
                 drop(release);

@@ -156,7 +156,7 @@ impl Pre {
         }
     }
 
-    pub(crate) fn pool(&self) -> &Arc<Pool> {
+    fn pool(&self) -> &Arc<Pool> {
         match self {
             Self::P2(_, pool) | Self::P3(_, pool) => pool,
         }
@@ -190,7 +190,6 @@ pub(crate) struct Instances {
     memory: u64,
     timeout: Duration,
     reuse: Option<Reuse>,
-    pub(crate) pool: Arc<Pool>,
     spare: Mutex<Option<Spare>>,
     filling: AtomicBool,
     /// Last in, first out: the most recently used instance has the warmest caches.
@@ -202,20 +201,18 @@ impl Instances {
     /// The instances of one component version, listed in `pool` so that a request of another
     /// component can take its spare's slot when the pool is full.
     pub(crate) fn new(pre: Pre, caps: Arc<Capabilities>, limits: &Limits) -> Arc<Self> {
-        let pool = pre.pool().clone();
         let instances = Arc::new(Self {
             pre,
             caps,
             memory: limits.memory,
             timeout: limits.timeout,
             reuse: limits.reuse,
-            pool,
             spare: Mutex::new(None),
             filling: AtomicBool::new(false),
             idle: Mutex::new(Vec::new()),
             sweeping: AtomicBool::new(false),
         });
-        instances.pool.register(&instances);
+        instances.pool().register(&instances);
         instances
     }
 
@@ -237,6 +234,11 @@ impl Instances {
         store.epoch_deadline_async_yield_and_update(1);
         store.set_epoch_deadline(1);
         store
+    }
+
+    /// The pool of the engine the component was compiled for.
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        self.pre.pool()
     }
 
     /// A store for a request, with `next` the rest of its chain: the store of an instance
@@ -313,7 +315,7 @@ impl Instances {
         if host.served >= reuse.max_requests || host.limiter.refused.is_some() {
             return Err(store);
         }
-        let Some(claim) = self.pool.claim() else {
+        let Some(claim) = self.pool().claim() else {
             return Err(store);
         };
         // A middleware step's unused rest of the chain is not kept waiting with it.
@@ -382,7 +384,7 @@ impl Instances {
             return;
         }
         if self.spare.lock().is_ok_and(|spare| spare.is_none())
-            && let Some(claim) = self.pool.claim()
+            && let Some(claim) = self.pool().claim()
         {
             let mut store = self.store(None);
             let made = tokio::time::timeout(self.timeout, self.pre.instantiate(&mut store));
