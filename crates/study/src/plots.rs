@@ -64,6 +64,31 @@ fn sizes_axis(sizes: &[usize]) -> WithKeyPoints<LogCoord<f64>> {
         .with_key_points(sizes.iter().map(|&n| n as f64).collect())
 }
 
+/// A log-scale value axis over `range`, labelled on the 1-2-5 sequence (…, 0.5, 1, 2, 5, 10, …),
+/// or on every 1..9 × 10^k when the range is too narrow for three of those: plotters' own log
+/// ticks fall on powers of ten only, so a range within one decade got a single label.
+fn values_axis(range: std::ops::Range<f64>) -> WithKeyPoints<LogCoord<f64>> {
+    let ticks = log_ticks(range.start, range.end);
+    range.log_scale().with_key_points(ticks)
+}
+
+/// The tick values in `low..=high` (both positive) described at [`values_axis`].
+fn log_ticks(low: f64, high: f64) -> Vec<f64> {
+    let in_range = |steps: &[f64]| -> Vec<f64> {
+        let (first, last) = (low.log10().floor() as i32, high.log10().ceil() as i32);
+        (first..=last)
+            .flat_map(|k| steps.iter().map(move |s| s * 10f64.powi(k)))
+            .filter(|v| (low..=high).contains(v))
+            .collect()
+    };
+    let coarse = in_range(&[1.0, 2.0, 5.0]);
+    if coarse.len() >= 3 {
+        coarse
+    } else {
+        in_range(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    }
+}
+
 /// Draws every figure into `out` (`<name>.svg` and `<name>.png`).
 pub fn draw(stats: &Stats, out: &Path) -> anyhow::Result<()> {
     static FONT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
@@ -177,7 +202,7 @@ fn time_chart<DB: DrawingBackend>(
     if log {
         let top = high * 3.0;
         let mut chart = builder
-            .build_cartesian_2d(sizes_axis(&sizes), (low * 0.5..high * 4.0).log_scale())
+            .build_cartesian_2d(sizes_axis(&sizes), values_axis(low * 0.5..high * 4.0))
             .map_err(plot_error)?;
         series!(chart, top);
     } else {
@@ -315,7 +340,7 @@ fn ratio_chart<DB: DrawingBackend>(
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(sizes_axis(&sizes), (low * 0.5..high * 2.0).log_scale())
+        .build_cartesian_2d(sizes_axis(&sizes), values_axis(low * 0.5..high * 2.0))
         .map_err(plot_error)?;
     chart
         .configure_mesh()
@@ -374,4 +399,31 @@ where
         .label_font(("sans-serif", font_size))
         .draw()
         .map_err(plot_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_ticks;
+
+    fn close(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9 * y)
+    }
+
+    #[test]
+    fn a_wide_range_is_labelled_one_two_five() {
+        let ticks = log_ticks(0.25, 12.0);
+        assert!(close(&ticks, &[0.5, 1.0, 2.0, 5.0, 10.0]), "{ticks:?}");
+    }
+
+    #[test]
+    fn a_range_within_a_decade_still_gets_several_labels() {
+        // Means near 0.32 ms left the log chart with the single label 1.00.
+        let ticks = log_ticks(0.16, 1.3);
+        assert!(close(&ticks, &[0.2, 0.5, 1.0]), "{ticks:?}");
+        let ticks = log_ticks(0.25, 0.95);
+        assert!(
+            close(&ticks, &[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]),
+            "{ticks:?}"
+        );
+    }
 }

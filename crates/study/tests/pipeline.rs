@@ -80,7 +80,9 @@ fn variance(x: &[f64]) -> f64 {
     x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64
 }
 
-fn check_svg(path: &Path) {
+/// An SVG chart with at least `marks` elements named `mark` (one per data point or bar) and
+/// enough text for a caption, axis labels and a legend.
+fn check_svg(path: &Path, mark: &str, marks: usize) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let document = roxmltree::Document::parse(&text)
         .unwrap_or_else(|e| panic!("{} is not XML: {e}", path.display()));
@@ -90,8 +92,24 @@ fn check_svg(path: &Path) {
         "{}",
         path.display()
     );
-    let drawn = document.descendants().filter(|n| n.is_element()).count();
-    assert!(drawn > 50, "{} has only {drawn} elements", path.display());
+    let count = |name: &str| {
+        document
+            .descendants()
+            .filter(|n| n.tag_name().name() == name)
+            .count()
+    };
+    assert!(
+        count(mark) >= marks,
+        "{} has {} <{mark}> elements, not {marks}",
+        path.display(),
+        count(mark)
+    );
+    assert!(
+        count("text") >= 8,
+        "{} has only {} texts",
+        path.display(),
+        count("text")
+    );
 }
 
 fn check_png(path: &Path) {
@@ -267,8 +285,16 @@ fn the_study_runs_end_to_end_and_its_statistics_check_out() {
         );
     }
 
-    for name in ["time-linear", "time-log", "memory", "ratio"] {
-        check_svg(&out.path().join(format!("{name}.svg")));
+    // A marker per system and size on the time charts, a bar per system and size on the memory
+    // chart, a marker per size on each Tessera / peer line of the ratio chart.
+    let cells = SYSTEMS.len() * SIZES.len();
+    for (name, mark, marks) in [
+        ("time-linear", "circle", cells),
+        ("time-log", "circle", cells),
+        ("memory", "rect", cells),
+        ("ratio", "circle", (SYSTEMS.len() - 1) * SIZES.len()),
+    ] {
+        check_svg(&out.path().join(format!("{name}.svg")), mark, marks);
         check_png(&out.path().join(format!("{name}.png")));
     }
 
