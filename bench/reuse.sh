@@ -9,9 +9,10 @@
 #   py, py-reuse, ws-py-reuse
 #                 the Python template's hello (componentize-py), on Tessera fresh and with
 #                 reuse, and on wasmtime serve with reuse (with BENCH_PYTHON=0, left out)
-#   p3, p3-reuse, ws-p3
+#   p3, p3-reuse, p3-shared, ws-p3
 #                 the same hello on WASI 0.3 (bench/p3-hello, wasi:http/handler@0.3.0), on
-#                 Tessera fresh and with reuse, and on wasmtime serve with its 0.3 defaults
+#                 Tessera fresh, with reuse one request at a time, with reuse of up to 16 at
+#                 once (`max_concurrent = 16`), and on wasmtime serve with its 0.3 defaults
 #                 (it reuses a 0.3 instance for up to 128 requests, 16 at once) and its tuned
 #                 pooling flags (with BENCH_P3=0, left out)
 #
@@ -48,7 +49,9 @@ if [ "${BENCH_P3:-1}" = 1 ]; then
   p3_wasm=target/wasm/wasm32-wasip2/release/p3_hello.wasm
   manifest "$work/p3.toml" "$PWD/$p3_wasm" ""
   manifest "$work/p3-reuse.toml" "$PWD/$p3_wasm" "reuse = { max_requests = 128 }"
-  servers+=(p3 p3-reuse ws-p3)
+  manifest "$work/p3-shared.toml" "$PWD/$p3_wasm" \
+    "reuse = { max_requests = 128, max_concurrent = 16 }"
+  servers+=(p3 p3-reuse p3-shared ws-p3)
 fi
 
 if [ "${BENCH_PYTHON:-1}" = 1 ]; then
@@ -107,6 +110,7 @@ run() { # name
       --max-instance-reuse-count 128 "$py_wasm" ;;
     p3) start "$1" "${up[@]}" "$next" --manifest "$work/p3.toml" ;;
     p3-reuse) start "$1" "${up[@]}" "$next" --manifest "$work/p3-reuse.toml" ;;
+    p3-shared) start "$1" "${up[@]}" "$next" --manifest "$work/p3-shared.toml" ;;
     ws-p3) start "$1" "$wasmtime_cli" serve -S cli --addr "$next" "$ws_tuned_flags" "$p3_wasm" ;;
   esac
   wrk -t2 -c32 -d1s "http://127.0.0.1:$port/" >/dev/null
@@ -147,6 +151,8 @@ awk -v rounds="$rounds" -v servers="${servers[*]}" "$awk_median"'
     printf "tessera-reuse / tessera   @32: %5.2fx  @1: %5.2fx  (reuse against fresh)\n", ratio("tessera-reuse", "tessera", 32, 4), ratio("tessera-reuse", "tessera", 1, 4)
     if (index(servers, "ws-p3")) {
       printf "p3-reuse / ws-p3          @32: %5.2fx  (WASI 0.3; target >= 1.5)\n", ratio("p3-reuse", "ws-p3", 32, 4)
+      printf "p3-shared / ws-p3         @32: %5.2fx  @1: %5.2fx  (WASI 0.3, both 16 at once)\n", ratio("p3-shared", "ws-p3", 32, 4), ratio("p3-shared", "ws-p3", 1, 4)
+      printf "p3-shared / p3-reuse      @32: %5.2fx\n", ratio("p3-shared", "p3-reuse", 32, 4)
       printf "p3-reuse / native         @32: %5.2fx\n", ratio("p3-reuse", "native", 32, 4)
       printf "p3-reuse / p3             @32: %5.2fx  @1: %5.2fx  (WASI 0.3: reuse against fresh)\n", ratio("p3-reuse", "p3", 32, 4), ratio("p3-reuse", "p3", 1, 4)
       printf "p3 / tessera              @32: %5.2fx  (WASI 0.3 against 0.2, fresh)\n", ratio("p3", "tessera", 32, 4)

@@ -62,14 +62,33 @@ async fn get_with(client: &mut Client, path: &str, headers: &[(&str, &str)]) -> 
         .await
 }
 
-/// Replaces component `p2` through the admin endpoint with `wasm`.
-async fn replace_p2(admin_at: std::net::SocketAddr, wasm: Vec<u8>) -> Reply {
+/// A server for `app` with its admin endpoint, and the endpoint's address.
+fn start_with_admin(app: &AppDir) -> (Server, std::net::SocketAddr) {
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().args(["--admin", "127.0.0.1:0", "--admin-token", TOKEN]),
+    );
+    let log = server
+        .wait_for_log(&["admin endpoint: http://"], Duration::from_secs(10))
+        .expect("the server logs its admin endpoint");
+    let admin_at = log
+        .split("admin endpoint: http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .expect("an address after `admin endpoint: http://`");
+    (server, admin_at)
+}
+
+/// Replaces component `id` through the admin endpoint with `wasm`.
+async fn replace(admin_at: std::net::SocketAddr, id: &str, wasm: Vec<u8>) -> Reply {
     let headers = [("authorization", format!("Bearer {TOKEN}"))];
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     Client::http1(admin_at)
         .await
         .fetch(
-            request_with("PUT", "/components/p2", &headers)
+            request_with("PUT", &format!("/components/{id}"), &headers)
                 .body(full(wasm))
                 .expect("valid request"),
         )
@@ -234,30 +253,17 @@ async fn with_reuse_requests_share_an_instance_up_to_max_requests_and_never_afte
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_0_2_component_is_replaced_by_a_0_3_one_while_serving() {
     let app = app("");
-    let server = Server::start_with(
-        TESSERA,
-        &app.manifest(),
-        ServerOptions::default().args(["--admin", "127.0.0.1:0", "--admin-token", TOKEN]),
-    );
-    let log = server
-        .wait_for_log(&["admin endpoint: http://"], Duration::from_secs(10))
-        .expect("the server logs its admin endpoint");
-    let admin_at: std::net::SocketAddr = log
-        .split("admin endpoint: http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|addr| addr.parse().ok())
-        .expect("an address after `admin endpoint: http://`");
+    let (server, admin_at) = start_with_admin(&app);
     let p3 = std::fs::read(tessera_test_support::guest("p3_echo")).expect("the 0.3 guest");
     // The 0.2 guest's own answer first, so the change shows.
     assert_eq!(get(server.addr(), "/p2/status?code=202").await.status, 202);
-    let reply = replace_p2(admin_at, p3).await;
+    let reply = replace(admin_at, "p2", p3).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let reply = get(server.addr(), "/p2/status?code=202").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "p3 GET /p2/status");
     // And back to 0.2.
-    let reply = replace_p2(admin_at, versioned_guest(2)).await;
+    let reply = replace(admin_at, "p2", versioned_guest(2)).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_ne!(
         get(server.addr(), "/p2/hello").await.text(),
@@ -318,4 +324,148 @@ async fn a_wasi_0_3_middleware_component_chains_to_0_3_and_0_2_components() {
         reply.body == pattern(1 << 20),
         "the body came through unchanged"
     );
+}
+
+/// `GET path` on a connection of its own: the answers' text, in the order sent.
+async fn at_once(addr: std::net::SocketAddr, path: &str, n: usize) -> Vec<(u16, String)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let path = path.to_string();
+        tasks.push(tokio::spawn(async move {
+            let reply = get(addr, &path).await;
+            (reply.status.as_u16(), reply.text())
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("request task"));
+    }
+    answers
+}
+
+/// The `visits=V most=M` answer of `nap`.
+fn nap_counts(text: &str) -> (u32, u32) {
+    let field = |name: &str| -> u32 {
+        text.split(' ')
+            .find_map(|pair| pair.strip_prefix(name))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text:?}"))
+    };
+    (field("visits="), field("most="))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_max_concurrent_a_0_3_instance_serves_requests_at_once_and_fails_them_together() {
+    let app = app("reuse = { max_requests = 100, max_concurrent = 8 }");
+    let server = Server::start(TESSERA, &app.manifest());
+    let addr = server.addr();
+
+    // Eight naps of 400 ms at once: instances take up to eight each, so some share one.
+    let started = std::time::Instant::now();
+    let answers = at_once(addr, "/p3/nap?ms=400", 8).await;
+    let elapsed = started.elapsed();
+    let counts: Vec<(u32, u32)> = answers
+        .iter()
+        .map(|(status, text)| {
+            assert_eq!(*status, 200, "{text}");
+            nap_counts(text)
+        })
+        .collect();
+    assert!(
+        counts.iter().any(|&(_, most)| most >= 2),
+        "no instance had two requests at once: {counts:?}"
+    );
+    assert!(elapsed < Duration::from_millis(2400), "{elapsed:?}");
+
+    // The instances stay for the next requests, also behind the middleware step (which
+    // keeps one request per instance). Which instance takes a request is Wasmtime's worker
+    // queue's choice (it may start a fresh one while the others are busy marking themselves
+    // free), so this asks only that instances served again.
+    let mut client = Client::http1(addr).await;
+    let mut visits = Vec::new();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        visits.push(nap_counts(&client.get("/p3/nap?ms=1").await.text()).0);
+    }
+    assert!(
+        visits.iter().any(|&v| v > 1),
+        "no instance served again: {visits:?}"
+    );
+    let gated = get_with(&mut client, "/gated/hello", &[("x-tenant", "acme")]).await;
+    assert_eq!(gated.text(), "p3 GET /gated/hello");
+
+    // A trap fails the requests sharing its instance and ends it; a guest past its
+    // deadline is answered 504; the server serves on, on fresh instances.
+    let (trapped, napping) = tokio::join!(get(addr, "/p3/trap"), get(addr, "/p3/nap?ms=300"));
+    assert_eq!(trapped.status, 500);
+    assert!(
+        matches!(napping.status.as_u16(), 200 | 500),
+        "{}",
+        napping.text()
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(get(addr, "/p3/loop").await.status, 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (visits, _) = nap_counts(&get(addr, "/p3/nap?ms=1").await.text());
+    assert!(
+        visits <= 2,
+        "a fresh instance, not the one that trapped: {visits}"
+    );
+    server
+        .wait_for_log(
+            &["did not finish within its 1s deadline"],
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("the deadline in the log:\n{}", server.log()));
+}
+
+#[test]
+fn a_0_2_component_with_max_concurrent_is_refused_with_the_fix() {
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/p2/...\"\ncomponent = \"p2\"\n\n{}",
+        component_section("p2", "wasi_echo", "reuse = { max_concurrent = 4 }"),
+    ));
+    let output = std::process::Command::new(TESSERA)
+        .args(["check", "--manifest"])
+        .arg(app.manifest())
+        .env("TESSERA_LOG", "off")
+        .output()
+        .expect("tessera check");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is a WASI 0.2 component, which takes one request at a time"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("set `max_concurrent = 1`"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_0_3_component_with_max_concurrent_is_replaced_under_load_losing_no_request() {
+    let app = app("reuse = { max_requests = 1000, max_concurrent = 8 }");
+    let (server, admin_at) = start_with_admin(&app);
+    let addr = server.addr();
+    let wasm = std::fs::read(tessera_test_support::guest("p3_echo")).expect("the 0.3 guest");
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        load.spawn(async move {
+            let mut client = Client::http1(addr).await;
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                statuses.push(client.get("/p3/nap?ms=5").await.status.as_u16());
+            }
+            statuses
+        });
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let reply = replace(admin_at, "p3", wasm.clone()).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = load.join_next().await {
+        statuses.extend(done.expect("a load task"));
+    }
+    assert_eq!(statuses.len(), 240);
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 }

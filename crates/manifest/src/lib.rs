@@ -188,19 +188,20 @@ max_concurrency = 100
         assert_eq!(reuse.max_concurrent, 1);
         assert_eq!(reuse.idle_timeout, std::time::Duration::from_secs(1));
         let m = parse(&with_reuse(
-            "{ max_requests = 2, max_concurrent = 1, idle_timeout = \"250ms\" }",
+            "{ max_requests = 2, max_concurrent = 8, idle_timeout = \"250ms\" }",
         ))
         .unwrap();
         let reuse = m.component("users").unwrap().limits.reuse.unwrap();
         assert_eq!(reuse.idle_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(reuse.max_concurrent, 8);
     }
 
     #[test]
     fn reuse_errors_name_the_key_and_the_fix() {
-        let d = first_error(&with_reuse("{ max_concurrent = 16 }"));
+        let d = first_error(&with_reuse("{ max_concurrent = 0 }"));
         assert_eq!(d.key, "component.users.reuse.max_concurrent");
-        assert!(d.problem.contains("WASI 0.2"), "{}", d.problem);
-        assert!(d.fix.contains("max_concurrent = 1"), "{}", d.fix);
+        assert!(d.problem.contains("not a positive number"), "{}", d.problem);
+        assert!(d.fix.contains("max_concurrent = 16"), "{}", d.fix);
         assert_eq!(d.line, Some(9));
 
         let d = first_error(&with_reuse("{ max_requests = 0 }"));

@@ -13,6 +13,7 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
+use crate::shared::Shared;
 use crate::spare::{Instances, Pool, Pre};
 use crate::{CacheOutcome, Capabilities, CompileCache, EngineSettings, Host, LoadError};
 
@@ -24,6 +25,9 @@ pub struct HttpComponent {
     pub(crate) limits: Limits,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) digest: Arc<str>,
+    /// Workers whose instances take several requests at once: a WASI 0.3 component with
+    /// `reuse.max_concurrent` > 1.
+    pub(crate) shared: Option<Shared>,
 }
 
 impl HttpComponent {
@@ -204,9 +208,19 @@ impl ComponentLoader {
         })
         .await
         .expect("loading a component does not panic")?;
+        let concurrent = spec.limits.reuse.filter(|reuse| reuse.max_concurrent > 1);
+        if let (Some(reuse), Pre::P2(..)) = (concurrent, &pre) {
+            return Err(LoadError::OneAtATime {
+                path: origin.to_path_buf(),
+                component: spec.id.to_string(),
+                max_concurrent: reuse.max_concurrent,
+            });
+        }
+        let instances = Instances::new(pre, caps, &spec.limits);
         let component = HttpComponent {
             id: spec.id.as_str().into(),
-            instances: Instances::new(pre, caps, &spec.limits),
+            shared: concurrent.map(|reuse| Shared::new(instances.clone(), &spec.limits, reuse)),
+            instances,
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             digest: digest.into(),

@@ -53,6 +53,20 @@ pub enum LoadError {
         /// Wasmtime's explanation.
         reason: String,
     },
+    /// A WASI 0.2 component was given `reuse.max_concurrent` > 1.
+    #[error(
+        "{} is a WASI 0.2 component, which takes one request at a time on an instance, and \
+         component \"{component}\" has reuse.max_concurrent = {max_concurrent}",
+        path.display()
+    )]
+    OneAtATime {
+        /// The component file.
+        path: PathBuf,
+        /// The component id.
+        component: String,
+        /// What the manifest asked for.
+        max_concurrent: u32,
+    },
     /// A trial instance could not be created within the component's limits.
     #[error("{} cannot be instantiated: {reason}", path.display())]
     Instantiate {
@@ -88,6 +102,11 @@ impl LoadError {
                                      `wasi::http::proxy::export!`, wstd's `#[wstd::http_server]`, \
                                      or wit-bindgen with the proxy world"
                 .into(),
+            Self::OneAtATime { component, .. } => format!(
+                "set `max_concurrent = 1` in `[component.{component}] reuse` (concurrent \
+                 requests then get instances of their own), or build the component for WASI 0.3 \
+                 (`tessera new rust NAME --wasi 0.3`)"
+            ),
             Self::Instantiate { .. } => {
                 "raise `limits.memory` for this component, or make its initial memory smaller"
                     .into()

@@ -2,6 +2,7 @@
 //! context per capability, and the limiter that enforces the memory cap.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::HeaderName;
 use wasmtime::ResourceLimiter;
@@ -242,6 +243,8 @@ pub(crate) struct MemoryLimiter {
     used: usize,
     /// The total an instance asked for when growth was refused.
     pub(crate) refused: Option<usize>,
+    /// Also set on a refusal, for whoever decides whether the instance takes more requests.
+    on_refusal: Option<Arc<AtomicBool>>,
 }
 
 /// Tables hold function references; no sane component needs more.
@@ -253,7 +256,13 @@ impl MemoryLimiter {
             cap: usize::try_from(cap).unwrap_or(usize::MAX),
             used: 0,
             refused: None,
+            on_refusal: None,
         }
+    }
+
+    /// Sets `flag` when a growth is refused.
+    pub(crate) fn on_refusal(&mut self, flag: Arc<AtomicBool>) {
+        self.on_refusal = Some(flag);
     }
 }
 
@@ -267,6 +276,9 @@ impl ResourceLimiter for MemoryLimiter {
         let total = self.used - current.min(self.used) + desired;
         if total > self.cap {
             self.refused = Some(total);
+            if let Some(flag) = &self.on_refusal {
+                flag.store(true, Ordering::Relaxed);
+            }
             return Ok(false);
         }
         self.used = total;

@@ -205,6 +205,7 @@ impl HttpComponent {
                 task,
                 failure: None,
                 release,
+                permit: None,
             })),
             Err(code) => Err(InvokeError::GuestError {
                 component: self.id.to_string(),
@@ -280,7 +281,7 @@ pub(crate) fn after_call(
 }
 
 /// A trap, said in one line with the guest's backtrace when Wasmtime recorded one.
-fn describe_trap(error: &wasmtime::Error) -> String {
+pub(crate) fn describe_trap(error: &wasmtime::Error) -> String {
     let mut text = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{error:#}"),
@@ -376,6 +377,9 @@ pub struct GuestBody {
     pub(crate) failure: Option<InvokeError>,
     /// Declared after `task`: dropped after it, i.e. after the store.
     pub(crate) release: Option<Release>,
+    /// The component's concurrency permit, when the guest's call does not hold it: a request
+    /// served by an instance shared with others (`shared.rs`) holds it until its body ends.
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// The body a guest writes: through a WASI 0.2 `outgoing-body`, or a WASI 0.3 stream.
@@ -439,6 +443,7 @@ impl Body for GuestBody {
         }
         match this.inner.poll_frame(cx) {
             Poll::Ready(None) => {
+                this.permit = None;
                 if let Some(error) = this.failure.take() {
                     return Poll::Ready(Some(Err(BodyError::Guest(error))));
                 }

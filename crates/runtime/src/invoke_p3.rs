@@ -38,6 +38,10 @@ impl HttpComponent {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        if let (Some(shared), None) = (&self.shared, &next) {
+            let request = crate::shared::boxed(request);
+            return shared.serve(&self.id, request, permit).await;
+        }
         let (mut store, ready) = self.instances.for_request(next);
         let (sender, mut receiver) = oneshot::channel::<Answer>();
 

@@ -7,6 +7,7 @@
 //! - `component`: loading and checking a component at start-up.
 //! - `invoke`: the per-request path and the streaming response body.
 //! - `invoke_p3`: the same for WASI 0.3 components.
+//! - `shared`: WASI 0.3 instances that serve several requests at once (`reuse.max_concurrent`).
 //! - `spare`: making each component's next instance before its request arrives.
 //! - `release`: pool slots on their way back, after a response is written.
 //! - `apart`: the rest of a WASI 0.3 middleware step's chain, run in a task of its own.
@@ -28,6 +29,7 @@ mod invoke;
 mod invoke_p3;
 mod log;
 mod release;
+mod shared;
 mod spare;
 
 pub use busy::on_worker_park;

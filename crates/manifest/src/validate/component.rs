@@ -229,26 +229,12 @@ fn check_reuse(checker: &mut Checker<'_>, at: &str, raw: &RawReuse) -> Reuse {
         }
     }
     if let Some(max) = &raw.max_concurrent {
-        let line = checker.line(max);
-        match *max.get_ref() {
-            1 => reuse.max_concurrent = 1,
-            n if n >= 2 => checker.report(
-                key("max_concurrent"),
-                line,
-                format!(
-                    "{n} requests at once on one instance: Tessera gives an instance one request \
-                     at a time (a WASI 0.2 component can take no more; for WASI 0.3 ones it is \
-                     not built yet)"
-                ),
-                "set `max_concurrent = 1` or leave it out; concurrent requests get instances of \
-                 their own",
-            ),
-            n => checker.report(
-                key("max_concurrent"),
-                line,
-                format!("{n} is not a positive number of requests"),
-                "set `max_concurrent = 1` or leave it out",
-            ),
+        // Whether the component can take more than one is known once it is loaded: a WASI 0.2
+        // component cannot, and loading it says so.
+        let fix = "let an instance take at least 1 request at a time, such as `max_concurrent = \
+                   16` for a WASI 0.3 component (a WASI 0.2 one takes 1)";
+        if let Some(n) = positive(checker, key("max_concurrent"), max, "requests", fix) {
+            reuse.max_concurrent = n;
         }
     }
     if let Some(idle) = &raw.idle_timeout {

@@ -9,6 +9,8 @@
 //! - `GET .../grow`: allocates 64 MiB (the memory cap stops it).
 //! - `GET .../trap`: panics.
 //! - `GET .../visits`: how many requests this instance has served, this one included.
+//! - `GET .../nap?ms=N`: waits N ms (a timer, not computing), then answers `visits=V most=M`:
+//!   V as for `visits`, M the most requests this instance has had in `nap` at once.
 //! - anything else: `p3 <method> <path>`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +30,10 @@ struct Echo;
 /// Requests this instance has served (one, unless the instance is reused).
 static VISITS: AtomicU32 = AtomicU32::new(0);
 
+/// Requests in `nap` on this instance now, and the most there were at once.
+static NAPPING: AtomicU32 = AtomicU32::new(0);
+static MOST_NAPPING: AtomicU32 = AtomicU32::new(0);
+
 impl wasip3::exports::http::handler::Guest for Echo {
     async fn handle(request: Request) -> Result<WasiResponse, ErrorCode> {
         let visits = VISITS.fetch_add(1, Ordering::Relaxed) + 1;
@@ -46,6 +52,17 @@ impl wasip3::exports::http::handler::Guest for Echo {
             "kv" => http_into_wasi_response(kv(&query)),
             "fetch" => http_into_wasi_response(fetch(&query).await),
             "visits" => http_into_wasi_response(Response::new(visits.to_string())),
+            "nap" => {
+                let ms: u64 = param(&query, "ms")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(100);
+                let now = NAPPING.fetch_add(1, Ordering::Relaxed) + 1;
+                MOST_NAPPING.fetch_max(now, Ordering::Relaxed);
+                wasip3::clocks::monotonic_clock::wait_for(ms * 1_000_000).await;
+                NAPPING.fetch_sub(1, Ordering::Relaxed);
+                let most = MOST_NAPPING.load(Ordering::Relaxed);
+                http_into_wasi_response(Response::new(format!("visits={visits} most={most}")))
+            }
             "loop" => {
                 let mut n = 0u64;
                 loop {
