@@ -47,7 +47,8 @@ cargo clippy --release --locked --target wasm32-wasip2 --target-dir target/wasm 
   -p wasi-echo -p wstd-echo -p bindgen-echo -p not-http -p missing-import -p hello -p caps \
   -p tessera-guest -p tessera-sdk -p kv-cache -p notes -p tenant-gate -p versioned -p matmul \
   -p fastserve-health -p fastserve-compute -p fastserve-cache -p fastserve-db -p image-service \
-  -p edge-user -p edge-geo -p edge-ab -p edge-analytics -p edge-transform -p edge-private -- -D warnings
+  -p edge-user -p edge-geo -p edge-ab -p edge-analytics -p edge-transform -p edge-private \
+  -p p3-echo -p p3-gate -p p3-hello -- -D warnings
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 cargo clippy --release --locked --target wasm32-unknown-unknown --target-dir target/wasm-web \
   -p image-browser -- -D warnings

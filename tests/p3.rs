@@ -42,6 +42,8 @@ fn app(p3_extra: &str) -> AppDir {
             "p3_echo",
             &format!(
                 "key_value_stores = [\"default\"]\n\
+                 sql_databases = [\"default\"]\n\
+                 variables = {{ greeting = \"hello from 0.3\" }}\n\
                  allowed_outbound_hosts = [\"http://127.0.0.1:*\"]\n{p3_extra}\n\
                  [component.p3.limits]\ntimeout = \"1s\"\nmemory = \"32MiB\""
             ),
@@ -194,7 +196,7 @@ async fn deadline_memory_cap_and_trap_are_contained() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_granted_store_is_usable_and_an_ungranted_one_refused() {
+async fn granted_stores_databases_and_variables_are_usable_and_others_refused() {
     let app = app("");
     let server = Server::start(TESSERA, &app.manifest());
     let addr = server.addr();
@@ -206,6 +208,24 @@ async fn a_granted_store_is_usable_and_an_ungranted_one_refused() {
     );
     let reply = get(addr, "/bare/kv?key=colour").await;
     assert_eq!(reply.status, 403, "no grant, no store: {}", reply.text());
+
+    // SQL (the embedded database) and variables, granted and not.
+    for (n, expected) in [(5, "count=1 sum=5"), (7, "count=2 sum=12")] {
+        let reply = get(addr, &format!("/p3/sql?n={n}")).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.text().as_str()),
+            (200, expected)
+        );
+    }
+    assert_eq!(get(addr, "/bare/sql?n=1").await.status, 403);
+    let reply = get(addr, "/p3/config?key=greeting").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.text().as_str()),
+        (200, "hello from 0.3")
+    );
+    // A variable the component was not given is refused (as on 0.2), not merely unset.
+    assert_eq!(get(addr, "/p3/config?key=other").await.status, 403);
+    assert_eq!(get(addr, "/bare/config?key=greeting").await.status, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,9 @@
 //! - `POST .../echo`: the request body streamed back as it arrives.
 //! - `GET .../big?bytes=N`: N bytes (`a`-`z` repeating), written from a task after `handle` returns.
 //! - `GET .../kv?key=K[&value=V]`: sets K to V in the `default` key-value store, or reads it.
+//! - `GET .../config?key=K`: variable K (`wasi:config/store`); 403 if it is not the component's.
+//! - `GET .../sql?n=N`: inserts N into table `seen` of SQL database `default` (made if
+//!   missing) and answers `count=C sum=S` over the table; 403 if the database is not granted.
 //! - `GET .../fetch?port=P&path=/x`: `GET http://127.0.0.1:P/x` through `wasi:http/client`.
 //! - `GET .../loop`: computes forever (the deadline stops it).
 //! - `GET .../grow`: allocates 64 MiB (the memory cap stops it).
@@ -16,6 +19,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use http::{Response, StatusCode};
+use tessera_guest::tessera::host::sql;
+use tessera_guest::wasi::config::store as config;
 use tessera_guest::wasi::keyvalue::store;
 use wasip3::http::types::{ErrorCode, Request, Response as WasiResponse};
 use wasip3::http_compat::{
@@ -50,6 +55,8 @@ impl wasip3::exports::http::handler::Guest for Echo {
                 http_into_wasi_response(Response::new(String::from_utf8(body).expect("ascii")))
             }
             "kv" => http_into_wasi_response(kv(&query)),
+            "config" => http_into_wasi_response(variable(&query)),
+            "sql" => http_into_wasi_response(sql(&query)),
             "fetch" => http_into_wasi_response(fetch(&query).await),
             "visits" => http_into_wasi_response(Response::new(visits.to_string())),
             "nap" => {
@@ -115,11 +122,6 @@ async fn fetch(query: &str) -> Response<String> {
 }
 
 fn kv(query: &str) -> Response<String> {
-    let reply = |status: StatusCode, text: String| {
-        let mut response = Response::new(text);
-        *response.status_mut() = status;
-        response
-    };
     let Some(key) = param(query, "key") else {
         return reply(StatusCode::BAD_REQUEST, "key= is required".into());
     };
@@ -137,6 +139,39 @@ fn kv(query: &str) -> Response<String> {
             Ok(None) => reply(StatusCode::NOT_FOUND, "no such key".into()),
             Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:?}")),
         },
+    }
+}
+
+fn reply(status: StatusCode, text: String) -> Response<String> {
+    let mut response = Response::new(text);
+    *response.status_mut() = status;
+    response
+}
+
+fn variable(query: &str) -> Response<String> {
+    match config::get(param(query, "key").unwrap_or("")) {
+        Ok(Some(value)) => reply(StatusCode::OK, value),
+        Ok(None) => reply(StatusCode::NOT_FOUND, "no value".into()),
+        Err(e) => reply(StatusCode::FORBIDDEN, format!("{e:?}")),
+    }
+}
+
+fn sql(query: &str) -> Response<String> {
+    let n: i64 = param(query, "n").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let result = sql::Connection::open("default").and_then(|db| {
+        db.execute("CREATE TABLE IF NOT EXISTS seen (n INTEGER NOT NULL)", &[])?;
+        db.execute("INSERT INTO seen (n) VALUES (?)", &[sql::Value::Integer(n)])?;
+        db.query("SELECT COUNT(*), SUM(n) FROM seen", &[])
+    });
+    match result {
+        Ok(rows) => match rows.rows.first().map(Vec::as_slice) {
+            Some([sql::Value::Integer(count), sql::Value::Integer(sum)]) => {
+                reply(StatusCode::OK, format!("count={count} sum={sum}"))
+            }
+            other => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{other:?}")),
+        },
+        Err(sql::Error::AccessDenied) => reply(StatusCode::FORBIDDEN, "access denied".into()),
+        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:?}")),
     }
 }
 
