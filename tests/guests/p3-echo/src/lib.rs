@@ -11,7 +11,8 @@
 //! - `GET .../loop`: computes forever (the deadline stops it).
 //! - `GET .../grow`: allocates 64 MiB (the memory cap stops it).
 //! - `GET .../trap`: panics.
-//! - `GET .../visits`: how many requests this instance has served, this one included.
+//! - `GET .../visits`: how many requests this instance has served, this one included (with a
+//!   `content-length`).
 //! - `GET .../nap?ms=N`: waits N ms (a timer, not computing), then answers `visits=V most=M`:
 //!   V as for `visits`, M the most requests this instance has had in `nap` at once.
 //! - anything else: `p3 <method> <path>`.
@@ -58,7 +59,16 @@ impl wasip3::exports::http::handler::Guest for Echo {
             "config" => http_into_wasi_response(variable(&query)),
             "sql" => http_into_wasi_response(sql(&query)),
             "fetch" => http_into_wasi_response(fetch(&query).await),
-            "visits" => http_into_wasi_response(Response::new(visits.to_string())),
+            // With a content-length: a client (and hyper) knows the body is whole before the
+            // guest's task writing it has returned.
+            "visits" => {
+                let text = visits.to_string();
+                let response = Response::builder()
+                    .header("content-length", text.len())
+                    .body(text)
+                    .map_err(|e| ErrorCode::InternalError(Some(e.to_string())))?;
+                http_into_wasi_response(response)
+            }
             "nap" => {
                 let ms: u64 = param(&query, "ms")
                     .and_then(|n| n.parse().ok())
