@@ -43,14 +43,7 @@ fn body_version(reply: &Reply) -> u32 {
 
 /// The admin endpoint's address, from the server's log.
 fn admin_addr(server: &Server) -> SocketAddr {
-    let log = server
-        .wait_for_log(&["admin endpoint: http://"], Duration::from_secs(10))
-        .expect("the server logs its admin endpoint");
-    log.split("admin endpoint: http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|addr| addr.parse().ok())
-        .expect("an address after `admin endpoint: http://`")
+    server.logged_addr("admin endpoint: http://")
 }
 
 async fn admin(addr: SocketAddr, method: &str, path: &str, token: &str, body: Vec<u8>) -> Reply {

@@ -71,15 +71,7 @@ fn start_with_admin(app: &AppDir) -> (Server, std::net::SocketAddr) {
         &app.manifest(),
         ServerOptions::default().args(["--admin", "127.0.0.1:0", "--admin-token", TOKEN]),
     );
-    let log = server
-        .wait_for_log(&["admin endpoint: http://"], Duration::from_secs(10))
-        .expect("the server logs its admin endpoint");
-    let admin_at = log
-        .split("admin endpoint: http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|addr| addr.parse().ok())
-        .expect("an address after `admin endpoint: http://`");
+    let admin_at = server.logged_addr("admin endpoint: http://");
     (server, admin_at)
 }
 

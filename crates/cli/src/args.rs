@@ -117,6 +117,11 @@ pub struct UpArgs {
     #[arg(long, env = "TESSERA_ACCESS_LOG")]
     pub access_log: bool,
 
+    /// Serve Prometheus metrics (`GET /metrics`) on this address; `--metrics` alone means
+    /// 127.0.0.1:9464. Off unless given.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:9464", env = "TESSERA_METRICS")]
+    pub metrics: Option<SocketAddr>,
+
     /// Serve the admin endpoint (list components, replace one from a new .wasm) on this
     /// address; `--admin` alone means 127.0.0.1:7373. Off unless given.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:7373", env = "TESSERA_ADMIN")]

@@ -260,6 +260,12 @@ impl MemoryLimiter {
         }
     }
 
+    /// The linear memory of the instance now, all memories together, in bytes. Linear memory
+    /// never shrinks, so this is also its peak.
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
     /// Sets `flag` when a growth is refused.
     pub(crate) fn on_refusal(&mut self, flag: Arc<AtomicBool>) {
         self.on_refusal = Some(flag);

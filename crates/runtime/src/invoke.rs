@@ -27,7 +27,7 @@ use tessera_manifest::Limits;
 
 use crate::release::Release;
 use crate::spare::{Instances, Made, Pre};
-use crate::{Host, HttpComponent, InvokeError};
+use crate::{GuestUsage, Host, HttpComponent, InvokeError};
 
 pub(crate) type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
 
@@ -130,6 +130,7 @@ impl HttpComponent {
             return self.invoke_p3(request, next, permit).await;
         }
 
+        let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
         let (mut store, ready) = self.instances.for_request(next);
 
         let (sender, mut receiver) = oneshot::channel();
@@ -150,7 +151,8 @@ impl HttpComponent {
         let instances = self.instances.clone();
         let component = self.id.clone();
         let limits = self.limits;
-        let mut task: GuestTask = Box::pin(async move {
+        let memory = usage.clone();
+        let task: GuestTask = Box::pin(async move {
             let call = async {
                 let made = instantiate(&instances, &mut store, ready).await?;
                 let Made::P2(proxy) = &made else {
@@ -163,9 +165,11 @@ impl HttpComponent {
                 Ok::<_, wasmtime::Error>(made)
             };
             let outcome = tokio::time::timeout(limits.timeout, call).await;
+            note_memory(memory.as_deref(), &store);
             let result = settle(outcome, &store, &component, &limits);
             after_call(store, instances, permit, result)
         });
+        let mut task = measured(task, usage);
 
         let head = head(&mut task, &mut receiver).await;
 
@@ -218,6 +222,21 @@ impl HttpComponent {
         InvokeError::NoResponse {
             component: self.id.to_string(),
         }
+    }
+}
+
+/// The guest's call, timed into `usage` if the request asked for it (`usage.rs`).
+pub(crate) fn measured(task: GuestTask, usage: Option<Arc<GuestUsage>>) -> GuestTask {
+    match usage {
+        Some(usage) => crate::usage::timed(task, usage),
+        None => task,
+    }
+}
+
+/// Notes the instance's memory, its peak, in `usage` if the request asked for it.
+pub(crate) fn note_memory(usage: Option<&GuestUsage>, store: &Store<Host>) {
+    if let Some(usage) = usage {
+        usage.note_memory(store.data().limiter.used());
     }
 }
 

@@ -11,6 +11,7 @@
 //! the response body reads the stream meanwhile.
 
 use std::future::poll_fn;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body::Body;
@@ -19,9 +20,11 @@ use wasmtime::AsContextMut as _;
 use wasmtime_wasi_http::p3::bindings::Service;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use crate::invoke::{GuestTask, Head, Stream, after_call, head, instantiate, settle};
+use crate::invoke::{
+    GuestTask, Head, Stream, after_call, head, instantiate, measured, note_memory, settle,
+};
 use crate::spare::Made;
-use crate::{GuestBody, Host, HttpComponent, InvokeError, Next};
+use crate::{GuestBody, GuestUsage, Host, HttpComponent, InvokeError, Next};
 
 /// What the guest answered: a response, or the error code its handler returned.
 type Answer =
@@ -42,13 +45,15 @@ impl HttpComponent {
             let request = crate::shared::boxed(request);
             return shared.serve(&self.id, request, permit).await;
         }
+        let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
         let (mut store, ready) = self.instances.for_request(next);
         let (sender, mut receiver) = oneshot::channel::<Answer>();
 
         let instances = self.instances.clone();
         let component = self.id.clone();
         let limits = self.limits;
-        let mut task: GuestTask = Box::pin(async move {
+        let memory = usage.clone();
+        let task: GuestTask = Box::pin(async move {
             let call = async {
                 let made = instantiate(&instances, &mut store, ready).await?;
                 let Made::P3(service) = &made else {
@@ -58,9 +63,11 @@ impl HttpComponent {
                 Ok(made)
             };
             let outcome = tokio::time::timeout(limits.timeout, call).await;
+            note_memory(memory.as_deref(), &store);
             let result = settle(outcome, &store, &component, &limits);
             after_call(store, instances, permit, result)
         });
+        let mut task = measured(task, usage);
 
         let (answer, task) = match head(&mut task, &mut receiver).await {
             Head::Finished(Err(error)) => return Err(error),

@@ -12,6 +12,7 @@
 //! - `release`: pool slots on their way back, after a response is written.
 //! - `apart`: the rest of a WASI 0.3 middleware step's chain, run in a task of its own.
 //! - `busy`: whether a worker has requests waiting, which decides when a store is dropped.
+//! - `usage`: the CPU time and memory a request's guests used, for metrics.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.
 //! - `capabilities`: key-value, SQL, outbound HTTP and variables, with their backends.
@@ -31,6 +32,7 @@ mod log;
 mod release;
 mod shared;
 mod spare;
+mod usage;
 
 pub use busy::on_worker_park;
 pub use cache::{CacheOutcome, CompileCache};
@@ -40,6 +42,7 @@ pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3};
 pub use error::{InvokeError, LoadError};
 pub use host::{Host, NEXT_AUTHORITY};
 pub use invoke::{BodyError, GuestBody, Next};
+pub use usage::{GuestUsage, page_size, process_cpu, thread_cpu};
 pub use wasmtime::Engine;
 /// The error type request bodies handed to a guest must convert into.
 pub use wasmtime_wasi_http::Error as HttpError;

@@ -20,9 +20,6 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tessera_runtime::CacheOutcome;
@@ -98,32 +95,12 @@ impl AdminServer {
 
     /// Serves admin requests until the task running it is dropped.
     pub async fn run(self) {
-        let builder = auto::Builder::new(TokioExecutor::new());
-        loop {
-            let stream = match self.listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!("admin accept failed: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let live = self.live.clone();
-            let token = self.token.clone();
-            let service = service_fn(move |request| {
-                let live = live.clone();
-                let token = token.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&live, &token, request).await) }
-            });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!("admin connection ended with an error: {error}");
-                }
-            });
-        }
+        let (live, token) = (self.live, self.token);
+        crate::side::serve(self.listener, "admin", move |request| {
+            let (live, token) = (live.clone(), token.clone());
+            async move { answer(&live, &token, request).await }
+        })
+        .await;
     }
 }
 

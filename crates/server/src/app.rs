@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::Router;
 use crate::files::StaticFiles;
+use crate::metrics::{Metrics, RouteMeter};
 use crate::middleware::{Chain, Middleware, component_endpoint};
 use crate::rejection::Rejections;
 
@@ -53,6 +54,8 @@ pub(crate) struct RouteTarget {
     pub(crate) cors: bool,
     /// The header a `request_id` step sets, for the access log.
     pub(crate) request_id_header: Option<HeaderName>,
+    /// The route's series, when the server keeps metrics.
+    pub(crate) meter: Option<Arc<RouteMeter>>,
 }
 
 /// A loaded application, ready to serve.
@@ -61,6 +64,7 @@ pub struct App {
     pub(crate) components: BTreeMap<String, Arc<HttpComponent>>,
     pub(crate) rejections: Arc<Rejections>,
     pub(crate) access_log: bool,
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 impl App {
@@ -143,9 +147,13 @@ impl App {
     ) -> Self {
         let mut components = self.components.clone();
         components.insert(component.id().to_string(), component);
-        Self::build(manifest, components, middleware, self.rejections.clone())
+        let app = Self::build(manifest, components, middleware, self.rejections.clone())
             .expect("the same routes built before")
-            .with_access_log(self.access_log)
+            .with_access_log(self.access_log);
+        match &self.metrics {
+            Some(metrics) => app.with_metrics(metrics.clone()),
+            None => app,
+        }
     }
 
     fn build(
@@ -205,6 +213,7 @@ impl App {
                 chain,
                 cors: middleware.has_cors(&route.middleware),
                 request_id_header: middleware.request_id_header(&route.middleware),
+                meter: None,
             };
             router
                 .insert(&route.pattern, route.methods.clone(), target)
@@ -222,7 +231,19 @@ impl App {
             components,
             rejections,
             access_log: false,
+            metrics: None,
         })
+    }
+
+    /// Keeps `metrics` of every request (`metrics.rs`).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        for target in self.router.values_mut() {
+            let route = target.route.to_str().unwrap_or_default();
+            target.meter = Some(Arc::new(metrics.route(route, target.endpoint.name())));
+        }
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Logs one line per request (method, path, status, component, time to response head).

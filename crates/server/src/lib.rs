@@ -11,6 +11,8 @@
 //! - `files`: static files routes (`files = "web"`).
 //! - `live`: an app whose components can be replaced while it serves ([`LiveApp`]).
 //! - `admin`: the admin endpoint (replace a component over HTTP).
+//! - `metrics`: Prometheus metrics and the endpoint that serves them.
+//! - `side`: the accept loop of the admin and metrics listeners.
 //! - `serve`: the accept loop ([`Server`]).
 //! - `shutdown`: what stops the server ([`Shutdown`]).
 
@@ -21,17 +23,20 @@ mod app;
 mod body;
 mod files;
 mod live;
+mod metrics;
 pub mod middleware;
 mod rejection;
 pub mod router;
 mod serve;
 mod service;
 mod shutdown;
+mod side;
 
 pub use admin::{AdminServer, AdminToken};
 pub use app::{App, PARAM_HEADER_PREFIX, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 pub use body::{BoxError, ResponseBody};
 pub use live::{LiveApp, ReplaceError, Replaced};
+pub use metrics::{Metrics, MetricsServer};
 pub use middleware::Middleware;
 pub use rejection::Rejection;
 pub(crate) use rejection::Rejections;

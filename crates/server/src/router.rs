@@ -92,6 +92,11 @@ impl<T> Router<T> {
         Self::default()
     }
 
+    /// Every route's value, in the order the routes were added.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.routes.iter_mut().map(|entry| &mut entry.value)
+    }
+
     /// Adds a route. Duplicates are the manifest's to reject; here a later route with the
     /// same shape and methods is simply never chosen.
     pub fn insert(

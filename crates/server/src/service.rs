@@ -51,17 +51,20 @@ impl App {
                 Some(matched) => matched,
                 None => {
                     let response = Rejection::MethodNotAllowed(methods).into_response(None);
-                    self.log_access(started, &parts.method, &parts.uri, "-", None, &response);
-                    return response;
+                    return self.unrouted(started, &parts, response);
                 }
             },
             Err(RouteError::NotFound) => {
                 let response = Rejection::NotFound.into_response(None);
-                self.log_access(started, &parts.method, &parts.uri, "-", None, &response);
-                return response;
+                return self.unrouted(started, &parts, response);
             }
         };
         let target = matched.value;
+        let meter = target.meter.as_ref().map(|route| {
+            let (meter, usage) = route.start();
+            parts.extensions.insert(usage);
+            meter
+        });
 
         let headers = &mut parts.headers;
         remove_reserved(headers);
@@ -107,6 +110,23 @@ impl App {
             request_id,
             &response,
         );
+        match meter {
+            Some(meter) => meter.finish(&method, response),
+            None => response,
+        }
+    }
+
+    /// Logs and counts a request no route matched.
+    fn unrouted(
+        &self,
+        started: Option<Instant>,
+        parts: &http::request::Parts,
+        response: Response<ResponseBody>,
+    ) -> Response<ResponseBody> {
+        self.log_access(started, &parts.method, &parts.uri, "-", None, &response);
+        if let Some(metrics) = &self.metrics {
+            metrics.unrouted(&parts.method, response.status());
+        }
         response
     }
 

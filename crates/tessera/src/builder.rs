@@ -20,7 +20,7 @@ use tessera_runtime::{
     Backends, CacheOutcome, Capabilities, CompileCache, ComponentLoader, EngineSettings,
     EpochTicker, Purpose,
 };
-use tessera_server::{LiveApp, Middleware};
+use tessera_server::{LiveApp, Metrics, Middleware};
 
 use crate::{App, Error};
 
@@ -45,6 +45,7 @@ pub struct AppBuilder {
     cache: Cache,
     max_instances: u32,
     access_log: bool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for AppBuilder {
@@ -56,6 +57,7 @@ impl Default for AppBuilder {
             cache: Cache::Default,
             max_instances: EngineSettings::default().max_instances,
             access_log: false,
+            metrics: None,
         }
     }
 }
@@ -129,20 +131,34 @@ impl AppBuilder {
         self
     }
 
+    /// Keep Prometheus metrics of every request in `metrics` (serve them with
+    /// [`MetricsServer`](crate::MetricsServer), or encode them yourself with
+    /// [`Metrics::encode`]). They survive live replacements.
+    #[must_use]
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Loads the application to serve it: validates the manifest, opens the stores and
     /// databases (embedded ones exclusively), applies SQL migrations, compiles (or reads from
     /// the cache) and links every component, makes one trial instance of each, and starts the
     /// epoch ticker that enforces deadlines for as long as the [`App`] or a service made from
     /// it lives. Every problem is reported at once, in [`Error::Invalid`].
     pub async fn build(self) -> Result<App, Error> {
-        let access_log = self.access_log;
+        let (access_log, metrics) = (self.access_log, self.metrics.clone());
         let loaded = self.load(Purpose::Serve).await?;
         let ticker = EpochTicker::start(
             loaded.loader.engines(),
             EngineSettings::default().epoch_tick,
         );
+        let app = loaded.app.with_access_log(access_log);
+        let app = match metrics {
+            Some(metrics) => app.with_metrics(metrics),
+            None => app,
+        };
         let live = Arc::new(LiveApp::new(
-            loaded.app.with_access_log(access_log),
+            app,
             loaded.manifest,
             loaded.middleware,
             loaded.loader,

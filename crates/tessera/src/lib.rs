@@ -38,7 +38,8 @@ pub use builder::{AppBuilder, Checked};
 pub use error::Error;
 pub use service::{AppService, Responding};
 pub use tessera_server::{
-    ClientAddr, ReplaceError, Replaced, ResponseBody, ServeOptions, Shutdown,
+    ClientAddr, Metrics, MetricsServer, ReplaceError, Replaced, ResponseBody, ServeOptions,
+    Shutdown,
 };
 
 /// The crates underneath, for what this one does not wrap.

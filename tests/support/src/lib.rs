@@ -199,6 +199,19 @@ impl Server {
         }
     }
 
+    /// The address the server logs after `marker` (such as `"admin endpoint: http://"`),
+    /// waiting up to 10 s for the line.
+    pub fn logged_addr(&self, marker: &str) -> SocketAddr {
+        let line = self
+            .wait_for_log(&[marker], Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("the server logs `{marker}`:\n{}", self.log()));
+        line.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| c == '/' || c.is_whitespace()).next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("an address after `{marker}` in {line}"))
+    }
+
     /// Sends `signal` (e.g. "TERM") to the server.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -327,12 +340,17 @@ pub enum Client {
 impl Client {
     /// Opens an HTTP/1.1 connection.
     pub async fn http1(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("cannot connect");
+        Self::try_http1(addr).await.expect("cannot connect")
+    }
+
+    /// Opens an HTTP/1.1 connection, or says why it could not (a server still starting).
+    pub async fn try_http1(addr: SocketAddr) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("HTTP/1.1 handshake");
+            .map_err(std::io::Error::other)?;
         tokio::spawn(connection);
-        Self::Http1(sender)
+        Ok(Self::Http1(sender))
     }
 
     /// Opens an HTTP/2 connection with prior knowledge.

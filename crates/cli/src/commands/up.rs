@@ -1,5 +1,6 @@
 //! `tessera up`: load, bind, serve until SIGINT or SIGTERM; optionally the admin endpoint.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tessera_dev::Builder;
 use tessera_manifest::Handler;
-use tessera_server::{AdminServer, AdminToken, LiveApp, Shutdown};
+use tessera_server::{AdminServer, AdminToken, LiveApp, Metrics, MetricsServer, Shutdown};
 use tokio::net::TcpListener;
 
 use crate::args::UpArgs;
@@ -26,7 +27,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     {
         return Ok(ExitCode::FAILURE);
     }
-    let app = match builder(&args.app).access_log(args.access_log).build().await {
+    let metrics = args.metrics.map(|_| Metrics::new());
+    let mut builder = builder(&args.app).access_log(args.access_log);
+    if let Some(metrics) = &metrics {
+        builder = builder.metrics(metrics.clone());
+    }
+    let app = match builder.build().await {
         Ok(app) => app,
         Err(error) => {
             report_failure(error)?;
@@ -56,6 +62,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             Some(start_admin(&live, admin_addr, args.admin_token, &state_dir).await?)
         }
         None => None,
+    };
+    let _metrics = match (args.metrics, metrics) {
+        (Some(addr), Some(metrics)) => Some(start_metrics(metrics, addr).await?),
+        _ => None,
     };
     for route in &live.manifest().routes {
         let methods = route.methods.as_ref().map_or_else(
@@ -87,10 +97,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Binds the metrics endpoint and serves it on its own task (aborted when the guard drops).
+async fn start_metrics(metrics: Arc<Metrics>, addr: SocketAddr) -> anyhow::Result<AbortOnDrop> {
+    let server = MetricsServer::bind(metrics, addr).await.with_context(|| {
+        format!(
+            "cannot listen on {addr} for the metrics endpoint (pick another with --metrics ADDR)"
+        )
+    })?;
+    tracing::info!("metrics: http://{}/metrics", server.local_addr()?);
+    Ok(AbortOnDrop(tokio::spawn(server.run())))
+}
+
 /// Binds the admin endpoint and serves it on its own task (aborted when the guard drops).
 async fn start_admin(
     live: &Arc<LiveApp>,
-    addr: std::net::SocketAddr,
+    addr: SocketAddr,
     token: Option<String>,
     state_dir: &Path,
 ) -> anyhow::Result<AbortOnDrop> {

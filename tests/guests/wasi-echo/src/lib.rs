@@ -12,6 +12,7 @@
 //! | `stream`     | streams `?bytes=N` bytes of a known pattern                        |
 //! | `trailers`   | a body followed by trailers                                       |
 //! | `sleep`      | waits `?ms=N`, then answers                                       |
+//! | `spin`       | computes for `?ms=N` (50) on the monotonic clock, then answers     |
 //! | `log`        | writes to stdout and stderr, then answers                         |
 //! | `outbound`   | tries an outgoing request (to `?authority=`, else example.com)     |
 //! | `loop`       | never returns                                                     |
@@ -196,6 +197,16 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
                 let ms = query_arg(&path, "ms").unwrap_or(100);
                 wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
                 respond(out, 200, &[], format!("slept {ms}ms\n").as_bytes());
+            }
+            "spin" => {
+                // Computes (never waits) until `ms` have passed on the monotonic clock.
+                let ms = query_arg(&path, "ms").unwrap_or(50);
+                let until = wasi::clocks::monotonic_clock::now() + ms * 1_000_000;
+                let mut n = 0u64;
+                while wasi::clocks::monotonic_clock::now() < until {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+                respond(out, 200, &[], format!("spun {ms}ms\n").as_bytes());
             }
             "log" => {
                 println!("a line on stdout");

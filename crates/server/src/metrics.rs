@@ -1,0 +1,401 @@
+//! Prometheus metrics (`tessera up --metrics ADDR`): per route and component, what requests
+//! came, how they ended and how long they took, and what their guests used; the process's
+//! memory, CPU and file descriptors. docs/observability.md lists every series.
+//!
+//! Labels are bounded by the manifest: route patterns (never paths), component ids, the
+//! standard methods (others are `other`) and status classes. Requests no route matched count
+//! under `route=""`.
+//!
+//! Each route keeps the handles of its series ([`RouteMeter`]), so a request looks nothing up
+//! by label: it bumps counters it already holds.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder as _, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use tessera_runtime::GuestUsage;
+
+use crate::{BoxError, ResponseBody};
+
+const REQUESTS: &str = "tessera_requests_total";
+const IN_FLIGHT: &str = "tessera_requests_in_flight";
+const DURATION: &str = "tessera_request_duration_seconds";
+const GUEST_CPU: &str = "tessera_guest_cpu_seconds";
+const GUEST_MEMORY: &str = "tessera_guest_memory_peak_bytes";
+/// A gauge: the `metrics` crate's counters count in whole numbers, and a CPU time in whole
+/// seconds says little.
+const PROCESS_CPU: &str = "tessera_process_cpu_seconds";
+const PROCESS_RSS: &str = "tessera_process_resident_memory_bytes";
+const PROCESS_FDS: &str = "tessera_process_open_fds";
+
+/// Every metric the server keeps: a Prometheus recorder of its own (not the `metrics`
+/// crate's global one, which an application embedding Tessera may use for itself).
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    process_cpu: Gauge,
+    process_rss: Gauge,
+    process_fds: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// Seconds: 100 µs to about 13 s, doubling.
+fn seconds() -> Vec<f64> {
+    (0..18).map(|i| 0.0001 * 2f64.powi(i)).collect()
+}
+
+/// Bytes: 64 KiB to 4 GiB, doubling.
+fn bytes() -> Vec<f64> {
+    (0..17).map(|i| 65_536.0 * 2f64.powi(i)).collect()
+}
+
+impl Metrics {
+    /// A recorder with every series described, none recorded yet.
+    pub fn new() -> Arc<Self> {
+        let buckets = |builder: PrometheusBuilder, name: &str, values: &[f64]| {
+            builder
+                .set_buckets_for_metric(Matcher::Full(name.to_string()), values)
+                .expect("buckets are not empty")
+        };
+        let builder = PrometheusBuilder::new();
+        let builder = buckets(builder, DURATION, &seconds());
+        let builder = buckets(builder, GUEST_CPU, &seconds());
+        let builder = buckets(builder, GUEST_MEMORY, &bytes());
+        let recorder = builder.build_recorder();
+        let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+            let name = KeyName::from_const_str(name);
+            match name.as_str() {
+                REQUESTS => recorder.describe_counter(name, unit, help.into()),
+                IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS => {
+                    recorder.describe_gauge(name, unit, help.into());
+                }
+                _ => recorder.describe_histogram(name, unit, help.into()),
+            }
+        };
+        describe(
+            REQUESTS,
+            None,
+            "Requests answered, by route pattern, component, method and status class",
+        );
+        describe(
+            IN_FLIGHT,
+            None,
+            "Requests received whose response has not ended yet",
+        );
+        describe(
+            DURATION,
+            Some(Unit::Seconds),
+            "Time from a request's arrival to the end of its response body",
+        );
+        describe(
+            GUEST_CPU,
+            Some(Unit::Seconds),
+            "Thread CPU time spent polling the request's guests (the component and wasm \
+             middleware steps): instantiation, guest code and the host calls it makes",
+        );
+        describe(
+            GUEST_MEMORY,
+            Some(Unit::Bytes),
+            "The largest linear memory an instance serving the request had",
+        );
+        describe(
+            PROCESS_CPU,
+            Some(Unit::Seconds),
+            "CPU time of the whole process, user and system",
+        );
+        describe(
+            PROCESS_RSS,
+            Some(Unit::Bytes),
+            "Resident set size of the process",
+        );
+        describe(PROCESS_FDS, None, "Open file descriptors");
+        let unlabelled = |name: &'static str| Key::from_static_name(name);
+        let process_cpu = recorder.register_gauge(&unlabelled(PROCESS_CPU), &METADATA);
+        let process_rss = recorder.register_gauge(&unlabelled(PROCESS_RSS), &METADATA);
+        let process_fds = recorder.register_gauge(&unlabelled(PROCESS_FDS), &METADATA);
+        Arc::new(Self {
+            handle: recorder.handle(),
+            recorder,
+            process_cpu,
+            process_rss,
+            process_fds,
+        })
+    }
+
+    fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+        let labels: Vec<Label> = labels
+            .iter()
+            .map(|(name, value)| Label::new(*name, value.to_string()))
+            .collect();
+        Key::from_parts(name, labels)
+    }
+
+    /// The series of one route (pattern and what serves it: a component id, or `files`).
+    pub(crate) fn route(self: &Arc<Self>, route: &str, component: &str) -> RouteMeter {
+        let labels = [("route", route), ("component", component)];
+        let recorder = &self.recorder;
+        RouteMeter {
+            in_flight: recorder.register_gauge(&Self::key(IN_FLIGHT, &labels), &METADATA),
+            duration: recorder.register_histogram(&Self::key(DURATION, &labels), &METADATA),
+            guest_cpu: recorder.register_histogram(&Self::key(GUEST_CPU, &labels), &METADATA),
+            guest_memory: recorder.register_histogram(&Self::key(GUEST_MEMORY, &labels), &METADATA),
+            counts: Default::default(),
+            route: route.to_string(),
+            component: component.to_string(),
+            metrics: self.clone(),
+        }
+    }
+
+    fn requests(
+        &self,
+        route: &str,
+        component: &str,
+        method: &Method,
+        status: StatusCode,
+    ) -> Counter {
+        let labels = [
+            ("route", route),
+            ("component", component),
+            ("method", method_label(method)),
+            ("status", status_class(status)),
+        ];
+        self.recorder
+            .register_counter(&Self::key(REQUESTS, &labels), &METADATA)
+    }
+
+    /// Counts a request no route matched.
+    pub(crate) fn unrouted(&self, method: &Method, status: StatusCode) {
+        self.requests("", "", method, status).increment(1);
+    }
+
+    /// Every series in the Prometheus text format (0.0.4), the process's figures read now.
+    pub fn encode(&self) -> String {
+        self.process_cpu
+            .set(tessera_runtime::process_cpu().as_secs_f64());
+        if let Some(rss) = resident_bytes() {
+            self.process_rss.set(rss as f64);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.process_fds.set(fds.count() as f64);
+        }
+        self.handle.render()
+    }
+
+    /// Folds recorded histogram observations into their buckets, as a scrape does: run
+    /// periodically so that memory stays flat between scrapes.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+/// Where a series was registered from: not used by the Prometheus recorder.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The methods that get a label of their own.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+
+fn method_index(method: &Method) -> usize {
+    METHODS
+        .iter()
+        .position(|m| *m == method.as_str())
+        .unwrap_or(METHODS.len())
+}
+
+fn method_label(method: &Method) -> &'static str {
+    METHODS
+        .get(method_index(method))
+        .copied()
+        .unwrap_or("other")
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_index(status: StatusCode) -> usize {
+    (status.as_u16() / 100).clamp(1, 5) as usize - 1
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    CLASSES[status_index(status)]
+}
+
+/// One route's series, held so that a request bumps them without a lookup.
+pub(crate) struct RouteMeter {
+    route: String,
+    component: String,
+    in_flight: Gauge,
+    duration: Histogram,
+    guest_cpu: Histogram,
+    guest_memory: Histogram,
+    /// Request counters by method and status class, made on first use.
+    counts: [[OnceLock<Counter>; CLASSES.len()]; METHODS.len() + 1],
+    metrics: Arc<Metrics>,
+}
+
+impl RouteMeter {
+    /// A request has arrived: counts it in flight, and returns what measures it, with the
+    /// usage its guests add to (to put in the request's extensions).
+    pub(crate) fn start(self: &Arc<Self>) -> (Meter, Arc<GuestUsage>) {
+        self.in_flight.increment(1.0);
+        let usage = Arc::new(GuestUsage::default());
+        let meter = Meter {
+            route: self.clone(),
+            started: Instant::now(),
+            usage: usage.clone(),
+        };
+        (meter, usage)
+    }
+
+    fn count(&self, method: &Method, status: StatusCode) {
+        self.counts[method_index(method)][status_index(status)]
+            .get_or_init(|| {
+                self.metrics
+                    .requests(&self.route, &self.component, method, status)
+            })
+            .increment(1);
+    }
+}
+
+/// One request being measured: recorded when its response body ends or is dropped.
+pub(crate) struct Meter {
+    route: Arc<RouteMeter>,
+    started: Instant,
+    usage: Arc<GuestUsage>,
+}
+
+impl Meter {
+    /// Counts the response by its status and measures it until its body ends.
+    pub(crate) fn finish(
+        self,
+        method: &Method,
+        response: http::Response<ResponseBody>,
+    ) -> http::Response<ResponseBody> {
+        self.route.count(method, response.status());
+        response.map(|inner| ResponseBody::Boxed(Metered { inner, meter: self }.boxed_unsync()))
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        let route = &self.route;
+        route.in_flight.decrement(1.0);
+        route.duration.record(self.started.elapsed());
+        route.guest_cpu.record(self.usage.cpu());
+        let peak = self.usage.peak_memory();
+        // Routes to static files have no guest.
+        if peak > 0 {
+            route.guest_memory.record(peak as f64);
+        }
+    }
+}
+
+/// A response body that records its request's measures when it ends (it is dropped then).
+struct Metered {
+    inner: ResponseBody,
+    #[allow(dead_code, reason = "held for its Drop")]
+    meter: Meter,
+}
+
+impl Body for Metered {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Resident memory from `/proc/self/statm` (its second field, in pages).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * tessera_runtime::page_size())
+}
+
+/// Serves `GET /metrics` on its own listener until the task running it is dropped.
+pub struct MetricsServer {
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+}
+
+impl MetricsServer {
+    /// Binds `addr`.
+    pub async fn bind(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            listener: tokio::net::TcpListener::bind(addr).await?,
+            metrics,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Answers scrapes until the task running it is dropped; folds histogram observations
+    /// into their buckets every few seconds meanwhile ([`Metrics::upkeep`]).
+    pub async fn run(self) {
+        let metrics = self.metrics;
+        let upkeep = metrics.clone();
+        let _upkeep = crate::side::AbortOnDrop(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkeep.upkeep();
+            }
+        }));
+        crate::side::serve(self.listener, "metrics", move |request| {
+            let metrics = metrics.clone();
+            async move { answer(&metrics, &request) }
+        })
+        .await;
+    }
+}
+
+fn answer<B>(metrics: &Metrics, request: &http::Request<B>) -> http::Response<ResponseBody> {
+    let mut response = http::Response::new(ResponseBody::default());
+    match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            *response.body_mut() = ResponseBody::host(metrics.encode());
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+        }
+        (_, "/metrics") => *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED,
+        _ => {
+            *response.body_mut() =
+                ResponseBody::host("not found: only GET /metrics is served here\n");
+            *response.status_mut() = StatusCode::NOT_FOUND;
+        }
+    }
+    response
+}

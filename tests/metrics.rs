@@ -1,0 +1,235 @@
+//! End-to-end: `tessera up --metrics ADDR`. Counts match the requests sent exactly; a guest
+//! that computes for 50 ms records 40–60 ms of CPU; one that grows to 20 MiB records at least
+//! that; `promtool check metrics` (Debian's `prometheus` package) accepts the output; and a
+//! real Prometheus scrapes the server and answers a query with the count.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tessera_test_support::{AppDir, Client, Server, ServerOptions, component_section, get};
+
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// One test at a time: the guest computes for 50 ms of wall-clock time, which is 50 ms of CPU
+/// only when no other process (a Prometheus starting) takes its core meanwhile.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The `wasi` echo guest on three routes, so each measure has series of its own.
+fn app() -> AppDir {
+    AppDir::new(&format!(
+        "[[route]]\npath = \"/echo/...\"\ncomponent = \"echo\"\n\n\
+         [[route]]\npath = \"/spin/...\"\ncomponent = \"echo\"\n\n\
+         [[route]]\npath = \"/grow/...\"\ncomponent = \"echo\"\n\n{}",
+        component_section(
+            "echo",
+            "wasi_echo",
+            "[component.echo.limits]\nmemory = \"64MiB\""
+        ),
+    ))
+}
+
+/// A server with metrics on a port of its own, and that port's address.
+fn start(app: &AppDir) -> (Server, SocketAddr) {
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().args(["--metrics", "127.0.0.1:0"]),
+    );
+    let addr = server.logged_addr("metrics: http://");
+    (server, addr)
+}
+
+async fn scrape(addr: SocketAddr) -> String {
+    let reply = get(addr, "/metrics").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{:?}",
+        reply.header("content-type")
+    );
+    reply.text()
+}
+
+/// The value of the series named exactly `series` (name and labels), if there is one.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+}
+
+fn series(name: &str, route: &str, extra: &str) -> String {
+    format!("tessera_{name}{{route=\"{route}\",component=\"echo\"{extra}}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let app = app();
+    let (server, metrics) = start(&app);
+    let mut client = Client::http1(server.addr()).await;
+    for _ in 0..17 {
+        assert_eq!(client.get("/echo/status?code=201").await.status, 201);
+    }
+    for _ in 0..5 {
+        let reply = client
+            .fetch(
+                tessera_test_support::request("POST", "/echo/status?code=503")
+                    .body(tessera_test_support::empty())
+                    .expect("a request"),
+            )
+            .await;
+        assert_eq!(reply.status, 503);
+    }
+    for _ in 0..3 {
+        assert_eq!(client.get("/nowhere").await.status, 404);
+    }
+    let started = Instant::now();
+    assert_eq!(client.get("/spin/spin?ms=50").await.status, 200);
+    let spin_wall = started.elapsed();
+    assert_eq!(client.get("/grow/grow?mb=20").await.status, 200);
+    // The measures are recorded when a response body ends, just after the client has it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let text = scrape(metrics).await;
+    let count = |route: &str, method: &str, status: &str| {
+        let labels = format!(",method=\"{method}\",status=\"{status}\"");
+        value(&text, &series("requests_total", route, &labels))
+    };
+    assert_eq!(count("/echo/...", "GET", "2xx"), Some(17.0), "{text}");
+    assert_eq!(count("/echo/...", "POST", "5xx"), Some(5.0), "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "tessera_requests_total{route=\"\",component=\"\",method=\"GET\",status=\"4xx\"}"
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            &series("request_duration_seconds_count", "/echo/...", "")
+        ),
+        Some(22.0)
+    );
+    assert_eq!(
+        value(&text, &series("requests_in_flight", "/echo/...", "")),
+        Some(0.0)
+    );
+
+    let cpu = value(&text, &series("guest_cpu_seconds_sum", "/spin/...", "")).expect("cpu");
+    assert!(
+        (0.040..=0.060).contains(&cpu),
+        "50 ms of computing recorded as {cpu} s (the request took {spin_wall:?})"
+    );
+    let peak = value(
+        &text,
+        &series("guest_memory_peak_bytes_sum", "/grow/...", ""),
+    )
+    .expect("memory");
+    assert!(peak >= 20.0 * 1024.0 * 1024.0, "{peak}");
+    // The echo requests did little: their CPU is far below the spin's.
+    let echo_cpu = value(&text, &series("guest_cpu_seconds_sum", "/echo/...", "")).expect("cpu");
+    assert!(echo_cpu > 0.0 && echo_cpu < cpu, "{echo_cpu}");
+
+    for process in [
+        "tessera_process_cpu_seconds",
+        "tessera_process_resident_memory_bytes",
+        "tessera_process_open_fds",
+    ] {
+        assert!(value(&text, process).is_some_and(|v| v > 0.0), "{process}");
+    }
+
+    // Debian's promtool (the `prometheus` package) lints the exposition.
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt install prometheus)");
+    use std::io::Write as _;
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let output = promtool.wait_with_output().expect("promtool");
+    assert!(
+        output.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A free port on loopback (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_the_server_and_answers_with_the_count() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let app = app();
+    let (server, metrics) = start(&app);
+    for _ in 0..7 {
+        assert_eq!(
+            get(server.addr(), "/echo/status?code=200").await.status,
+            200
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tessera\n    \
+             static_configs:\n      - targets: ['{metrics}']\n"
+        ),
+    )
+    .expect("prometheus.yml");
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut prometheus = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus (apt install prometheus)");
+    let query = "/api/v1/query?query=sum(tessera_requests_total%7Broute%3D%22%2Fecho%2F...%22%7D)";
+    let web: SocketAddr = web.parse().expect("an address");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    let found = loop {
+        if let Ok(Ok(mut client)) =
+            tokio::time::timeout(Duration::from_secs(2), Client::try_http1(web)).await
+        {
+            let reply = client.get(query).await;
+            last = reply.text();
+            if reply.status == 200 {
+                let json = reply.json();
+                if let Some(value) = json["data"]["result"][0]["value"][1].as_str() {
+                    break Some(value.to_string());
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(found.as_deref(), Some("7"), "last answer: {last}");
+}
