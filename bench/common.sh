@@ -102,3 +102,14 @@ awk_median='
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }'
+
+# Runs `run NAME` for each of `servers` (an array) in each of $rounds rounds, each round starting
+# with the next server, so that none is always first; `run` sees the round in $round.
+run_rounds() {
+  for round in $(seq "$rounds"); do
+    echo "round $round of $rounds"
+    for i in "${!servers[@]}"; do
+      run "${servers[$(((round - 1 + i) % ${#servers[@]}))]}"
+    done
+  done
+}

@@ -119,12 +119,7 @@ run() { # name
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 }
 
-for round in $(seq "$rounds"); do
-  echo "round $round of $rounds"
-  for i in "${!servers[@]}"; do
-    run "${servers[$(((round - 1 + i) % ${#servers[@]}))]}"
-  done
-done
+run_rounds
 
 echo
 echo "$hello_wasm, ${duration}s per load, $rounds rounds, $(nproc) cores, wrk on loopback (sharing the cores)"

@@ -28,12 +28,22 @@ fn app() -> AppDir {
     ))
 }
 
-/// A server with metrics on a port of its own, and that port's address.
+const TOKEN: &str = "a-metrics-test-token";
+
+/// A server with metrics on a port of its own (and the admin endpoint), and that port's
+/// address.
 fn start(app: &AppDir) -> (Server, SocketAddr) {
     let server = Server::start_with(
         TESSERA,
         &app.manifest(),
-        ServerOptions::default().args(["--metrics", "127.0.0.1:0"]),
+        ServerOptions::default().args([
+            "--metrics",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--admin-token",
+            TOKEN,
+        ]),
     );
     let addr = server.logged_addr("metrics: http://");
     (server, addr)
@@ -133,6 +143,43 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
     // The echo requests did little: their CPU is far below the spin's.
     let echo_cpu = value(&text, &series("guest_cpu_seconds_sum", "/echo/...", "")).expect("cpu");
     assert!(echo_cpu > 0.0 && echo_cpu < cpu, "{echo_cpu}");
+
+    // Loaded once at start-up; no instance busy now, at least the one made ahead alive.
+    let loads = ["hit", "compiled", "uncached"].iter().filter_map(|cache| {
+        value(
+            &text,
+            &format!("tessera_component_loads_total{{component=\"echo\",cache=\"{cache}\"}}"),
+        )
+    });
+    assert_eq!(loads.sum::<f64>(), 1.0, "{text}");
+    assert_eq!(
+        value(&text, "tessera_component_in_flight{component=\"echo\"}"),
+        Some(0.0)
+    );
+    assert!(value(&text, "tessera_instances_ready{component=\"echo\"}").is_some());
+    assert!(value(&text, "tessera_instances_alive").is_some_and(|n| n >= 1.0));
+
+    // Live replacements, one that loads and one that does not.
+    let admin = server.logged_addr("admin endpoint: http://");
+    let wasm = std::fs::read(tessera_test_support::guest("wasi_echo")).expect("the guest");
+    for (body, status) in [(wasm, 200), (b"not wasm".to_vec(), 422)] {
+        let reply = Client::http1(admin)
+            .await
+            .fetch(
+                tessera_test_support::request("PUT", "/components/echo")
+                    .header("authorization", format!("Bearer {TOKEN}"))
+                    .body(tessera_test_support::full(body))
+                    .expect("a request"),
+            )
+            .await;
+        assert_eq!(reply.status, status, "{}", reply.text());
+    }
+    let text = scrape(metrics).await;
+    for result in ["ok", "failed"] {
+        let series =
+            format!("tessera_replacements_total{{component=\"echo\",result=\"{result}\"}}");
+        assert_eq!(value(&text, &series), Some(1.0), "{series} in\n{text}");
+    }
 
     for process in [
         "tessera_process_cpu_seconds",

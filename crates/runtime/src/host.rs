@@ -2,7 +2,7 @@
 //! context per capability, and the limiter that enforces the memory cap.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http::HeaderName;
 use wasmtime::ResourceLimiter;
@@ -32,8 +32,25 @@ pub struct Host {
     pub(crate) served: u32,
 }
 
+/// Stores alive in this process: each holds an instance (or is about to), and so a slot of an
+/// engine's pool.
+static ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many instances (stores) exist now, of every component, made ahead, idle, shared or
+/// serving: the pool slots in use.
+pub fn instances_alive() -> usize {
+    ALIVE.load(Ordering::Relaxed)
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Host {
     pub(crate) fn new(caps: Arc<Capabilities>, memory_cap: u64, next: Option<Next>) -> Self {
+        ALIVE.fetch_add(1, Ordering::Relaxed);
         Self {
             table: ResourceTable::new(),
             wasi: None,

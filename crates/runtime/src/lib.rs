@@ -40,7 +40,7 @@ pub use capabilities::{BackendError, BackendFailure, Backends, Capabilities, Pur
 pub use component::{ComponentLoader, Engines, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3};
 pub use error::{InvokeError, LoadError};
-pub use host::{Host, NEXT_AUTHORITY};
+pub use host::{Host, NEXT_AUTHORITY, instances_alive};
 pub use invoke::{BodyError, GuestBody, Next};
 pub use usage::{GuestUsage, page_size, process_cpu, thread_cpu};
 pub use wasmtime::Engine;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tessera_manifest::Manifest;
+use tessera_manifest::{ComponentSpec, Manifest};
 use tessera_runtime::{CacheOutcome, Capabilities, ComponentLoader, LoadError};
 
 use crate::{App, Middleware};
@@ -118,6 +118,24 @@ impl LiveApp {
             .cloned()
             .unwrap_or_else(|| Capabilities::none(id));
         let _one_at_a_time = self.replacing.lock().await;
+        let result = self.load_and_swap(id, spec, wasm, caps, started).await;
+        if let Some(metrics) = &self.current.load().metrics {
+            metrics.replaced(id, result.is_ok());
+            if let Ok(replaced) = &result {
+                metrics.loaded(id, replaced.cache);
+            }
+        }
+        result
+    }
+
+    async fn load_and_swap(
+        &self,
+        id: &str,
+        spec: &ComponentSpec,
+        wasm: Option<Vec<u8>>,
+        caps: Arc<Capabilities>,
+        started: Instant,
+    ) -> Result<Replaced, ReplaceError> {
         let loaded = match wasm {
             Some(wasm) => {
                 let origin = format!("the new version of component \"{id}\"");

@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,9 +23,9 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use tessera_runtime::GuestUsage;
+use tessera_runtime::{CacheOutcome, GuestUsage};
 
-use crate::{BoxError, ResponseBody};
+use crate::{BoxError, LiveApp, ResponseBody};
 
 const REQUESTS: &str = "tessera_requests_total";
 const IN_FLIGHT: &str = "tessera_requests_in_flight";
@@ -37,6 +37,11 @@ const GUEST_MEMORY: &str = "tessera_guest_memory_peak_bytes";
 const PROCESS_CPU: &str = "tessera_process_cpu_seconds";
 const PROCESS_RSS: &str = "tessera_process_resident_memory_bytes";
 const PROCESS_FDS: &str = "tessera_process_open_fds";
+const LOADS: &str = "tessera_component_loads_total";
+const REPLACEMENTS: &str = "tessera_replacements_total";
+const COMPONENT_IN_FLIGHT: &str = "tessera_component_in_flight";
+const INSTANCES_READY: &str = "tessera_instances_ready";
+const INSTANCES_ALIVE: &str = "tessera_instances_alive";
 
 /// Every metric the server keeps: a Prometheus recorder of its own (not the `metrics`
 /// crate's global one, which an application embedding Tessera may use for itself).
@@ -46,6 +51,9 @@ pub struct Metrics {
     process_cpu: Gauge,
     process_rss: Gauge,
     process_fds: Gauge,
+    instances_alive: Gauge,
+    /// The app whose components' gauges a scrape reads.
+    live: Mutex<Weak<LiveApp>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,8 +88,11 @@ impl Metrics {
         let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
             let name = KeyName::from_const_str(name);
             match name.as_str() {
-                REQUESTS => recorder.describe_counter(name, unit, help.into()),
-                IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS => {
+                REQUESTS | LOADS | REPLACEMENTS => {
+                    recorder.describe_counter(name, unit, help.into());
+                }
+                IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS | COMPONENT_IN_FLIGHT
+                | INSTANCES_READY | INSTANCES_ALIVE => {
                     recorder.describe_gauge(name, unit, help.into());
                 }
                 _ => recorder.describe_histogram(name, unit, help.into()),
@@ -124,16 +135,45 @@ impl Metrics {
             "Resident set size of the process",
         );
         describe(PROCESS_FDS, None, "Open file descriptors");
+        describe(
+            LOADS,
+            None,
+            "Component versions loaded, at start-up and by live replacements, by whether the \
+             compile cache had them (cache=hit, compiled, uncached)",
+        );
+        describe(
+            REPLACEMENTS,
+            None,
+            "Live replacements by component and result (ok, failed: the old version serves on)",
+        );
+        describe(
+            COMPONENT_IN_FLIGHT,
+            None,
+            "Requests a component is serving now (its max_concurrency bounds it)",
+        );
+        describe(
+            INSTANCES_READY,
+            None,
+            "Instances of a component waiting for a request: made ahead, or idle with reuse",
+        );
+        describe(
+            INSTANCES_ALIVE,
+            None,
+            "Instances alive in the process, of every component: the pool slots in use",
+        );
         let unlabelled = |name: &'static str| Key::from_static_name(name);
         let process_cpu = recorder.register_gauge(&unlabelled(PROCESS_CPU), &METADATA);
         let process_rss = recorder.register_gauge(&unlabelled(PROCESS_RSS), &METADATA);
         let process_fds = recorder.register_gauge(&unlabelled(PROCESS_FDS), &METADATA);
+        let instances_alive = recorder.register_gauge(&unlabelled(INSTANCES_ALIVE), &METADATA);
         Arc::new(Self {
             handle: recorder.handle(),
             recorder,
             process_cpu,
             process_rss,
             process_fds,
+            instances_alive,
+            live: Mutex::new(Weak::new()),
         })
     }
 
@@ -178,6 +218,34 @@ impl Metrics {
             .register_counter(&Self::key(REQUESTS, &labels), &METADATA)
     }
 
+    /// Counts a component version loaded, by what the compile cache did.
+    pub fn loaded(&self, component: &str, cache: CacheOutcome) {
+        let cache = match cache {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Compiled => "compiled",
+            CacheOutcome::CompiledUncached => "uncached",
+        };
+        let key = Self::key(LOADS, &[("component", component), ("cache", cache)]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Counts a live replacement of `component` that succeeded or failed.
+    pub(crate) fn replaced(&self, component: &str, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        let key = Self::key(
+            REPLACEMENTS,
+            &[("component", component), ("result", result)],
+        );
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Reads the components of `live` on each scrape: requests in flight and instances ready.
+    pub fn watch(&self, live: &Arc<LiveApp>) {
+        if let Ok(mut watched) = self.live.lock() {
+            *watched = Arc::downgrade(live);
+        }
+    }
+
     /// Counts a request no route matched.
     pub(crate) fn unrouted(&self, method: &Method, status: StatusCode) {
         self.requests("", "", method, status).increment(1);
@@ -192,6 +260,20 @@ impl Metrics {
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
             self.process_fds.set(fds.count() as f64);
+        }
+        self.instances_alive
+            .set(tessera_runtime::instances_alive() as f64);
+        let live = self.live.lock().ok().and_then(|live| live.upgrade());
+        if let Some(live) = live {
+            for (id, component) in live.current().components() {
+                let labels = [("component", id.as_str())];
+                let gauge = |name| {
+                    self.recorder
+                        .register_gauge(&Self::key(name, &labels), &METADATA)
+                };
+                gauge(COMPONENT_IN_FLIGHT).set(component.in_flight() as f64);
+                gauge(INSTANCES_READY).set(component.ready() as f64);
+            }
         }
         self.handle.render()
     }

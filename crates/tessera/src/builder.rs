@@ -153,8 +153,8 @@ impl AppBuilder {
             EngineSettings::default().epoch_tick,
         );
         let app = loaded.app.with_access_log(access_log);
-        let app = match metrics {
-            Some(metrics) => app.with_metrics(metrics),
+        let app = match &metrics {
+            Some(metrics) => app.with_metrics(metrics.clone()),
             None => app,
         };
         let live = Arc::new(LiveApp::new(
@@ -164,6 +164,9 @@ impl AppBuilder {
             loaded.loader,
             loaded.capabilities,
         ));
+        if let Some(metrics) = &metrics {
+            metrics.watch(&live);
+        }
         Ok(App::new(live, loaded.runtime, ticker))
     }
 
@@ -259,6 +262,9 @@ impl AppBuilder {
                 CacheOutcome::CompiledUncached => "compiled (not cached)",
             };
             tracing::info!("component {id}: {how} in {} ms", report.elapsed.as_millis());
+            if let Some(metrics) = &self.metrics {
+                metrics.loaded(&id, report.cache);
+            }
         }
         Ok(Loaded {
             manifest,
