@@ -31,7 +31,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     backtrace::quiet_error_backtraces();
     let args = args::Cli::parse();
-    logging::init();
+    logging::init(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Not "worker": Tokio gives its blocking-pool threads the same name as its workers

@@ -51,6 +51,11 @@ impl HttpComponent {
         self.instances.ready()
     }
 
+    /// Lines its guests logged over their budget, dropped (`LINES_PER_SECOND`).
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.instances.caps().log_lines_dropped()
+    }
+
     /// Instances of it running now.
     pub fn in_flight(&self) -> usize {
         self.limits.max_concurrency as usize - self.permits.available_permits()

@@ -1,8 +1,8 @@
 //! The host state each instance's [`Store`](wasmtime::Store) carries: one resource table, one
 //! context per capability, and the limiter that enforces the memory cap.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use http::HeaderName;
 use wasmtime::ResourceLimiter;
@@ -13,7 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 use crate::capabilities::Capabilities;
 use crate::invoke::Next;
-use crate::log::GuestLog;
+use crate::log::{GuestLog, LogTag};
 
 /// Store data for one instance of one component: one request's, or with `reuse` several
 /// requests' one after another.
@@ -30,6 +30,8 @@ pub struct Host {
     /// Requests this store's instance has been given, the current one included (more than
     /// one only for a component with `reuse`).
     pub(crate) served: u32,
+    /// The request being served, for the guest's log lines.
+    pub(crate) log_tag: Arc<Mutex<LogTag>>,
 }
 
 /// Stores alive in this process: each holds an instance (or is about to), and so a slot of an
@@ -63,6 +65,7 @@ impl Host {
             limiter: MemoryLimiter::new(memory_cap),
             caps,
             served: 0,
+            log_tag: Arc::default(),
         }
     }
 
@@ -80,11 +83,10 @@ impl Host {
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let component = &self.caps.component;
         let ctx = self.wasi.get_or_insert_with(|| {
             WasiCtx::builder()
-                .stdout(GuestLog::stdout(component.clone()))
-                .stderr(GuestLog::stderr(component.clone()))
+                .stdout(GuestLog::stdout(self.log_tag.clone(), &self.caps))
+                .stderr(GuestLog::stderr(self.log_tag.clone(), &self.caps))
                 .build()
         });
         WasiCtxView {

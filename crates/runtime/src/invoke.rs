@@ -132,6 +132,9 @@ impl HttpComponent {
 
         let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
         let (mut store, ready) = self.instances.for_request(next);
+        if let Ok(mut tag) = store.data().log_tag.lock() {
+            tag.set(request.headers());
+        }
 
         let (sender, mut receiver) = oneshot::channel();
         let (request, outparam) = {

@@ -42,6 +42,7 @@ pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3};
 pub use error::{InvokeError, LoadError};
 pub use host::{Host, NEXT_AUTHORITY, instances_alive};
 pub use invoke::{BodyError, GuestBody, Next};
+pub use log::LINES_PER_SECOND;
 pub use usage::{GuestUsage, page_size, process_cpu, thread_cpu};
 pub use wasmtime::Engine;
 /// The error type request bodies handed to a guest must convert into.

@@ -236,6 +236,11 @@ impl Instances {
         store
     }
 
+    /// What the component was granted.
+    pub(crate) fn caps(&self) -> &Capabilities {
+        &self.caps
+    }
+
     /// The pool of the engine the component was compiled for.
     pub(crate) fn pool(&self) -> &Arc<Pool> {
         self.pre.pool()

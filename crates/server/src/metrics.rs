@@ -42,6 +42,7 @@ const REPLACEMENTS: &str = "tessera_replacements_total";
 const COMPONENT_IN_FLIGHT: &str = "tessera_component_in_flight";
 const INSTANCES_READY: &str = "tessera_instances_ready";
 const INSTANCES_ALIVE: &str = "tessera_instances_alive";
+const LOG_DROPPED: &str = "tessera_guest_log_lines_dropped_total";
 
 /// Every metric the server keeps: a Prometheus recorder of its own (not the `metrics`
 /// crate's global one, which an application embedding Tessera may use for itself).
@@ -88,7 +89,7 @@ impl Metrics {
         let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
             let name = KeyName::from_const_str(name);
             match name.as_str() {
-                REQUESTS | LOADS | REPLACEMENTS => {
+                REQUESTS | LOADS | REPLACEMENTS | LOG_DROPPED => {
                     recorder.describe_counter(name, unit, help.into());
                 }
                 IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS | COMPONENT_IN_FLIGHT
@@ -155,6 +156,11 @@ impl Metrics {
             INSTANCES_READY,
             None,
             "Instances of a component waiting for a request: made ahead, or idle with reuse",
+        );
+        describe(
+            LOG_DROPPED,
+            None,
+            "Lines a component's guests wrote to stdout or stderr past its log budget, dropped",
         );
         describe(
             INSTANCES_ALIVE,
@@ -273,6 +279,9 @@ impl Metrics {
                 };
                 gauge(COMPONENT_IN_FLIGHT).set(component.in_flight() as f64);
                 gauge(INSTANCES_READY).set(component.ready() as f64);
+                self.recorder
+                    .register_counter(&Self::key(LOG_DROPPED, &labels), &METADATA)
+                    .absolute(component.log_lines_dropped());
             }
         }
         self.handle.render()

@@ -25,6 +25,15 @@ pub const GUEST_DIR: &str = env!("TESSERA_GUEST_DIR");
 /// The workspace root.
 pub const WORKSPACE_ROOT: &str = env!("TESSERA_WORKSPACE_ROOT");
 
+/// The socket address `text` starts with: it ends at the first character an address cannot
+/// hold (a space, a `/`, the `"` closing a JSON string).
+fn leading_addr(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
 /// The path of a built guest component, e.g. `guest("wasi_echo")`.
 pub fn guest(file_stem: &str) -> PathBuf {
     let path = Path::new(GUEST_DIR).join(format!("{file_stem}.wasm"));
@@ -150,8 +159,8 @@ impl Server {
             move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = line.split("serving http://").nth(1) {
-                        let _ = addr_tx.send(addr.trim().parse::<SocketAddr>());
+                    if let Some(rest) = line.split("serving http://").nth(1) {
+                        let _ = addr_tx.send(leading_addr(rest).parse::<SocketAddr>());
                     }
                     let mut log = log.lock().expect("log lock");
                     log.push_str(&line);
@@ -207,8 +216,7 @@ impl Server {
             .unwrap_or_else(|| panic!("the server logs `{marker}`:\n{}", self.log()));
         line.split(marker)
             .nth(1)
-            .and_then(|rest| rest.split(|c: char| c == '/' || c.is_whitespace()).next())
-            .and_then(|addr| addr.parse().ok())
+            .and_then(|rest| leading_addr(rest).parse().ok())
             .unwrap_or_else(|| panic!("an address after `{marker}` in {line}"))
     }
 

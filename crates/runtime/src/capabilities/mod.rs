@@ -15,6 +15,7 @@ pub mod kv;
 mod outbound;
 pub mod sql;
 
+use crate::log::LogBudget;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -279,6 +280,7 @@ impl Backends {
             allowed_outbound_hosts: grants.allowed_outbound_hosts.clone(),
             variables: grants.variables.clone(),
             outbound: Some(self.outbound.clone()),
+            log_budget: Arc::default(),
         })
     }
 }
@@ -369,6 +371,8 @@ pub struct Capabilities {
     pub(crate) allowed_outbound_hosts: Vec<HostPattern>,
     pub(crate) variables: Vec<ResolvedVariable>,
     pub(crate) outbound: Option<OutboundClient>,
+    /// The lines the component's guests may still log (`log.rs`).
+    pub(crate) log_budget: Arc<LogBudget>,
 }
 
 impl fmt::Debug for Capabilities {
@@ -395,7 +399,13 @@ impl Capabilities {
             allowed_outbound_hosts: Vec::new(),
             variables: Vec::new(),
             outbound: None,
+            log_budget: Arc::default(),
         })
+    }
+
+    /// Guest log lines of the component dropped so far, over its budget.
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.log_budget.dropped()
     }
 
     pub(crate) fn key_value_store(&self, name: &str) -> Result<Arc<dyn KvStore>, Denial> {

@@ -13,7 +13,7 @@
 //! | `trailers`   | a body followed by trailers                                       |
 //! | `sleep`      | waits `?ms=N`, then answers                                       |
 //! | `spin`       | computes for `?ms=N` (50) on the monotonic clock, then answers     |
-//! | `log`        | writes to stdout and stderr, then answers                         |
+//! | `log`        | writes a line to stdout and one to stderr (and `?lines=N` more to stdout), then answers |
 //! | `outbound`   | tries an outgoing request (to `?authority=`, else example.com)     |
 //! | `loop`       | never returns                                                     |
 //! | `grow`       | allocates `?mb=N` MiB                                             |
@@ -211,6 +211,9 @@ impl wasi::exports::http::incoming_handler::Guest for Echo {
             "log" => {
                 println!("a line on stdout");
                 eprintln!("a line on stderr");
+                for n in 0..query_arg(&path, "lines").unwrap_or(0) {
+                    println!("line {n}");
+                }
                 respond(out, 200, &[], b"logged\n");
             }
             "outbound" => {

@@ -1,7 +1,9 @@
 //! End-to-end: `tessera up --metrics ADDR`. Counts match the requests sent exactly; a guest
 //! that computes for 50 ms records 40–60 ms of CPU; one that grows to 20 MiB records at least
 //! that; `promtool check metrics` (Debian's `prometheus` package) accepts the output; and a
-//! real Prometheus scrapes the server and answers a query with the count.
+//! real Prometheus scrapes the server and answers a query with the count. And
+//! `--log-format json`: every line a JSON object, guest lines with component, route and request
+//! id, a flooding guest held to its budget with the dropped lines said and counted.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -279,4 +281,94 @@ async fn a_real_prometheus_scrapes_the_server_and_answers_with_the_count() {
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     assert_eq!(found.as_deref(), Some("7"), "last answer: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_tag_guest_lines_and_hold_a_flooding_guest_to_its_budget() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let app = app();
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default()
+            .args([
+                "--log-format",
+                "json",
+                "--access-log",
+                "--metrics",
+                "127.0.0.1:0",
+            ])
+            .env("TESSERA_LOG", "info"),
+    );
+    let metrics = server.logged_addr("metrics: http://");
+    let mut client = Client::http1(server.addr()).await;
+    let reply = client
+        .fetch(
+            tessera_test_support::request("GET", "/echo/log")
+                .header("x-request-id", "req-42")
+                .body(tessera_test_support::empty())
+                .expect("a request"),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    // A flood: a burst of 200 lines goes through, the rest are dropped.
+    assert_eq!(client.get("/echo/log?lines=2000").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A line a second later is logged, after a warning that says how many were dropped.
+    assert_eq!(client.get("/echo/log").await.status, 200);
+    server
+        .wait_for_log(&["guest log lines dropped"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the warning:\n{}", server.log()));
+
+    let events: Vec<serde_json::Value> = server
+        .log()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let tagged = events
+        .iter()
+        .find(|e| e["target"] == "tessera::guest" && e["message"] == "a line on stdout")
+        .expect("the guest's line");
+    assert_eq!(tagged["component"], "echo", "{tagged}");
+    assert_eq!(tagged["route"], "/echo/...", "{tagged}");
+    assert_eq!(tagged["request_id"], "req-42", "{tagged}");
+    assert_eq!(tagged["level"], "INFO", "{tagged}");
+    let access = events
+        .iter()
+        .find(|e| e["target"] == "tessera::access")
+        .expect("an access log event");
+    assert_eq!(access["status"], 200, "{access}");
+    assert_eq!(access["component"], "echo", "{access}");
+
+    let flood = events
+        .iter()
+        .filter(|e| e["target"] == "tessera::guest")
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("line "))
+        })
+        .count();
+    let warned: u64 = events.iter().filter_map(|e| e["dropped"].as_u64()).sum();
+    assert!((190..400).contains(&flood), "{flood} flood lines logged");
+    // Every line the guest wrote is either logged or counted as dropped: 2000 flood lines,
+    // and the other requests' four lines (two each) plus the flood request's own two.
+    let all_guest_lines = events
+        .iter()
+        .filter(|e| e["target"] == "tessera::guest" && e["dropped"].is_null())
+        .count() as u64;
+    assert_eq!(
+        all_guest_lines + warned,
+        2006,
+        "{flood} flood lines, {warned} dropped"
+    );
+    let text = scrape(metrics).await;
+    assert_eq!(
+        value(
+            &text,
+            "tessera_guest_log_lines_dropped_total{component=\"echo\"}"
+        ),
+        Some(warned as f64),
+        "{text}"
+    );
 }
