@@ -319,6 +319,11 @@ async fn json_logs_tag_guest_lines_and_hold_a_flooding_guest_to_its_budget() {
     server
         .wait_for_log(&["guest log lines dropped"], Duration::from_secs(5))
         .unwrap_or_else(|| panic!("the warning:\n{}", server.log()));
+    // And the last request's own two lines, which follow it through the pipe.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.log().matches("a line on stderr").count() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let events: Vec<serde_json::Value> = server
         .log()
