@@ -3,7 +3,8 @@
 //! that; `promtool check metrics` (Debian's `prometheus` package) accepts the output; and a
 //! real Prometheus scrapes the server and answers a query with the count. And
 //! `--log-format json`: every line a JSON object, guest lines with component, route and request
-//! id, a flooding guest held to its budget with the dropped lines said and counted.
+//! id, a flooding guest held to its budget with the dropped lines said and counted. The
+//! Grafana dashboard's queries all run on that Prometheus.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -245,17 +246,19 @@ async fn a_real_prometheus_scrapes_the_server_and_answers_with_the_count() {
     )
     .expect("prometheus.yml");
     let web = format!("127.0.0.1:{}", free_port());
-    let mut prometheus = std::process::Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={web}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus (apt install prometheus)");
+    let _prometheus = KillOnDrop(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (apt install prometheus)"),
+    );
     let query = "/api/v1/query?query=sum(tessera_requests_total%7Broute%3D%22%2Fecho%2F...%22%7D)";
     let web: SocketAddr = web.parse().expect("an address");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -278,9 +281,66 @@ async fn a_real_prometheus_scrapes_the_server_and_answers_with_the_count() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
     assert_eq!(found.as_deref(), Some("7"), "last answer: {last}");
+
+    // Every query of the dashboard (deploy/grafana/tessera.json) is one Prometheus accepts.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(tessera_test_support::WORKSPACE_ROOT)
+                .join("deploy/grafana/tessera.json"),
+        )
+        .expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .map(|target| {
+            target["expr"]
+                .as_str()
+                .expect("an expr")
+                .replace("$__rate_interval", "1m")
+        })
+        .collect();
+    assert!(queries.len() >= 10, "{queries:?}");
+    let mut client = Client::http1(web).await;
+    for query in &queries {
+        let reply = client
+            .get(&format!("/api/v1/query?query={}", percent_encode(query)))
+            .await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text());
+        assert_eq!(
+            reply.json()["status"],
+            "success",
+            "{query}: {}",
+            reply.text()
+        );
+    }
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `text` with every byte but letters and digits as `%XX`, for a URL's query.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

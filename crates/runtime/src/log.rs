@@ -21,7 +21,7 @@ enum Stream {
 }
 
 /// The lines a component's guests may log per second, all instances together, after a burst
-/// of [`BURST`].
+/// of 200.
 pub const LINES_PER_SECOND: f64 = 100.0;
 const BURST: f64 = 200.0;
 
