@@ -20,7 +20,9 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// The `wasi` echo guest on three routes, so each measure has series of its own.
 fn app() -> AppDir {
     AppDir::new(&format!(
-        "[[route]]\npath = \"/echo/...\"\ncomponent = \"echo\"\n\n\
+        "[middleware.keys]\ntype = \"api_key\"\nkeys = {{ client = \"k-1\" }}\n\n\
+         [[route]]\npath = \"/locked/...\"\ncomponent = \"echo\"\nmiddleware = [\"keys\"]\n\n\
+         [[route]]\npath = \"/echo/...\"\ncomponent = \"echo\"\n\n\
          [[route]]\npath = \"/spin/...\"\ncomponent = \"echo\"\n\n\
          [[route]]\npath = \"/grow/...\"\ncomponent = \"echo\"\n\n{}",
         component_section(
@@ -97,6 +99,7 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
     }
     for _ in 0..3 {
         assert_eq!(client.get("/nowhere").await.status, 404);
+        assert_eq!(client.get("/locked/status?code=200").await.status, 401);
     }
     let started = Instant::now();
     assert_eq!(client.get("/spin/spin?ms=50").await.status, 200);

@@ -25,6 +25,7 @@ use metrics_exporter_prometheus::{
 };
 use tessera_runtime::{CacheOutcome, GuestUsage};
 
+use crate::middleware::RejectedBy;
 use crate::{BoxError, LiveApp, ResponseBody};
 
 const REQUESTS: &str = "tessera_requests_total";
@@ -43,6 +44,7 @@ const COMPONENT_IN_FLIGHT: &str = "tessera_component_in_flight";
 const INSTANCES_READY: &str = "tessera_instances_ready";
 const INSTANCES_ALIVE: &str = "tessera_instances_alive";
 const LOG_DROPPED: &str = "tessera_guest_log_lines_dropped_total";
+const REJECTIONS: &str = "tessera_middleware_rejections_total";
 
 /// Every metric the server keeps: a Prometheus recorder of its own (not the `metrics`
 /// crate's global one, which an application embedding Tessera may use for itself).
@@ -89,7 +91,7 @@ impl Metrics {
         let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
             let name = KeyName::from_const_str(name);
             match name.as_str() {
-                REQUESTS | LOADS | REPLACEMENTS | LOG_DROPPED => {
+                REQUESTS | LOADS | REPLACEMENTS | LOG_DROPPED | REJECTIONS => {
                     recorder.describe_counter(name, unit, help.into());
                 }
                 IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS | COMPONENT_IN_FLIGHT
@@ -156,6 +158,12 @@ impl Metrics {
             INSTANCES_READY,
             None,
             "Instances of a component waiting for a request: made ahead, or idle with reuse",
+        );
+        describe(
+            REJECTIONS,
+            None,
+            "Requests a middleware step answered itself, refusing them, by route, step (its \
+             name in the manifest) and status code",
         );
         describe(
             LOG_DROPPED,
@@ -354,6 +362,19 @@ impl RouteMeter {
         (meter, usage)
     }
 
+    /// Counts a request that step `step` refused with `status`.
+    fn rejected(&self, step: &str, status: StatusCode) {
+        let labels = [
+            ("route", self.route.as_str()),
+            ("step", step),
+            ("status", status.as_str()),
+        ];
+        self.metrics
+            .recorder
+            .register_counter(&Metrics::key(REJECTIONS, &labels), &METADATA)
+            .increment(1);
+    }
+
     fn count(&self, method: &Method, status: StatusCode) {
         self.counts[method_index(method)][status_index(status)]
             .get_or_init(|| {
@@ -379,6 +400,9 @@ impl Meter {
         response: http::Response<ResponseBody>,
     ) -> http::Response<ResponseBody> {
         self.route.count(method, response.status());
+        if let Some(RejectedBy(step)) = response.extensions().get::<RejectedBy>() {
+            self.route.rejected(step, response.status());
+        }
         response.map(|inner| ResponseBody::Boxed(Metered { inner, meter: self }.boxed_unsync()))
     }
 }

@@ -29,7 +29,7 @@ impl Middleware {
                 .get(name)
                 .expect("the manifest checked middleware names");
             if let BuiltStep::Gate(gate) = step {
-                gates.push(gate.clone());
+                gates.push((name.as_str().into(), gate.clone()));
                 continue;
             }
             chain = GateStep::wrap(std::mem::take(&mut gates), chain);

@@ -58,14 +58,20 @@ impl Watch {
 /// refuse is answered with a ready response. Only a gate that waits (`json_schema`), or a
 /// body being watched, needs a future around the rest.
 pub(crate) struct GateStep {
-    gates: Arc<[AnyGate]>,
+    /// Each gate with its name in the manifest (`[middleware.<name>]`).
+    gates: Arc<[(Arc<str>, AnyGate)]>,
     next: Chain,
 }
+
+/// On a response a gate answered: the name of the step that refused the request (for the
+/// `tessera_middleware_rejections_total` metric).
+#[derive(Debug, Clone)]
+pub(crate) struct RejectedBy(pub(crate) Arc<str>);
 
 impl GateStep {
     /// `gates` in reverse order (as a chain is built, from its end); none leaves `next`
     /// as it is.
-    pub(crate) fn wrap(mut gates: Vec<AnyGate>, next: Chain) -> Chain {
+    pub(crate) fn wrap(mut gates: Vec<(Arc<str>, AnyGate)>, next: Chain) -> Chain {
         if gates.is_empty() {
             return next;
         }
@@ -80,21 +86,22 @@ impl GateStep {
 impl Step for GateStep {
     fn call(&self, mut request: Request<RequestBody>) -> Responding {
         let mut watches = Vec::new();
-        for (at, gate) in self.gates.iter().enumerate() {
+        for (at, (name, gate)) in self.gates.iter().enumerate() {
             match gate.admit_now(&mut request) {
-                Some(Ok(watch)) => watches.extend(watch),
+                Some(Ok(watch)) => watches.extend(watch.map(|w| (name.clone(), w))),
                 Some(Err(rejection)) => {
-                    let response = refuse(request_id(&request).as_deref(), rejection);
+                    let response = refuse(request_id(&request).as_deref(), rejection, name);
                     return Box::pin(std::future::ready(response));
                 }
                 None => {
                     let (gates, next) = (self.gates.clone(), self.next.clone());
                     return Box::pin(async move {
-                        for gate in &gates[at..] {
+                        for (name, gate) in &gates[at..] {
                             match gate.admit(&mut request).await {
-                                Ok(watch) => watches.extend(watch),
+                                Ok(watch) => watches.extend(watch.map(|w| (name.clone(), w))),
                                 Err(rejection) => {
-                                    return refuse(request_id(&request).as_deref(), rejection);
+                                    let id = request_id(&request);
+                                    return refuse(id.as_deref(), rejection, name);
                                 }
                             }
                         }
@@ -115,17 +122,27 @@ impl Step for GateStep {
 /// The rest of the chain's response, unless a watched body broke its gate's rule meanwhile.
 async fn watched(
     responding: Responding,
-    watches: Vec<Watch>,
+    watches: Vec<(Arc<str>, Watch)>,
     request_id: Option<String>,
 ) -> Response<ResponseBody> {
     let response = responding.await;
-    match watches.iter().find_map(Watch::verdict) {
-        Some(rejection) => refuse(request_id.as_deref(), rejection),
+    let broken = watches
+        .iter()
+        .find_map(|(name, watch)| Some((name, watch.verdict()?)));
+    match broken {
+        Some((name, rejection)) => refuse(request_id.as_deref(), rejection, name),
         None => response,
     }
 }
 
-/// A rejection's response, its body carrying the request's id (from a `request_id` step).
-fn refuse(request_id: Option<&str>, rejection: Rejection) -> Response<ResponseBody> {
-    rejection.into_response(request_id)
+/// A rejection's response by step `name`, its body carrying the request's id (from a
+/// `request_id` step).
+fn refuse(
+    request_id: Option<&str>,
+    rejection: Rejection,
+    name: &Arc<str>,
+) -> Response<ResponseBody> {
+    let mut response = rejection.into_response(request_id);
+    response.extensions_mut().insert(RejectedBy(name.clone()));
+    response
 }
