@@ -24,11 +24,18 @@ fn app() -> AppDir {
          [[route]]\npath = \"/locked/...\"\ncomponent = \"echo\"\nmiddleware = [\"keys\"]\n\n\
          [[route]]\npath = \"/echo/...\"\ncomponent = \"echo\"\n\n\
          [[route]]\npath = \"/spin/...\"\ncomponent = \"echo\"\n\n\
-         [[route]]\npath = \"/grow/...\"\ncomponent = \"echo\"\n\n{}",
+         [[route]]\npath = \"/grow/...\"\ncomponent = \"echo\"\n\n\
+         [[route]]\npath = \"/kv/...\"\ncomponent = \"caps\"\n\n\
+         [[route]]\npath = \"/sql/...\"\ncomponent = \"caps\"\n\n{}\n{}",
         component_section(
             "echo",
             "wasi_echo",
             "[component.echo.limits]\nmemory = \"64MiB\""
+        ),
+        component_section(
+            "caps",
+            "caps",
+            "key_value_stores = [\"default\"]\nsql_databases = [\"default\"]"
         ),
     ))
 }
@@ -101,6 +108,33 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
         assert_eq!(client.get("/nowhere").await.status, 404);
         assert_eq!(client.get("/locked/status?code=200").await.status, 401);
     }
+    // Key-value and SQL calls (the `caps` guest, on the embedded backends).
+    let send = |method: &str, path: &str, body: &str| {
+        tessera_test_support::request(method, path)
+            .body(tessera_test_support::full(body.to_string()))
+            .expect("a request")
+    };
+    assert_eq!(
+        client
+            .fetch(send("PUT", "/kv/set?key=a", "hello"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        client.fetch(send("GET", "/kv/get?key=a", "")).await.status,
+        200
+    );
+    assert_eq!(
+        client
+            .fetch(send("GET", "/kv/get?key=never", ""))
+            .await
+            .status,
+        404
+    );
+    let create = r#"{"sql":"CREATE TABLE seen (n INTEGER)"}"#;
+    let reply = client.fetch(send("POST", "/sql/execute", create)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
     let started = Instant::now();
     assert_eq!(client.get("/spin/spin?ms=50").await.status, 200);
     let spin_wall = started.elapsed();

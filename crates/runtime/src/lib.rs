@@ -36,7 +36,9 @@ mod usage;
 
 pub use busy::on_worker_park;
 pub use cache::{CacheOutcome, CompileCache};
-pub use capabilities::{BackendError, BackendFailure, Backends, Capabilities, Purpose, StoreKind};
+pub use capabilities::{
+    BackendError, BackendFailure, Backends, Call, CallObserver, Capabilities, Purpose, StoreKind,
+};
 pub use component::{ComponentLoader, Engines, HttpComponent, LoadReport};
 pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3};
 pub use error::{InvokeError, LoadError};

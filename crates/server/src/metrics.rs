@@ -23,7 +23,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use tessera_runtime::{CacheOutcome, GuestUsage};
+use tessera_runtime::{CacheOutcome, Call, CallObserver, GuestUsage};
 
 use crate::middleware::RejectedBy;
 use crate::{BoxError, LiveApp, ResponseBody};
@@ -45,6 +45,8 @@ const INSTANCES_READY: &str = "tessera_instances_ready";
 const INSTANCES_ALIVE: &str = "tessera_instances_alive";
 const LOG_DROPPED: &str = "tessera_guest_log_lines_dropped_total";
 const REJECTIONS: &str = "tessera_middleware_rejections_total";
+const CALLS: &str = "tessera_capability_calls_total";
+const CALL_DURATION: &str = "tessera_capability_call_duration_seconds";
 
 /// Every metric the server keeps: a Prometheus recorder of its own (not the `metrics`
 /// crate's global one, which an application embedding Tessera may use for itself).
@@ -87,11 +89,12 @@ impl Metrics {
         let builder = buckets(builder, DURATION, &seconds());
         let builder = buckets(builder, GUEST_CPU, &seconds());
         let builder = buckets(builder, GUEST_MEMORY, &bytes());
+        let builder = buckets(builder, CALL_DURATION, &seconds());
         let recorder = builder.build_recorder();
         let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
             let name = KeyName::from_const_str(name);
             match name.as_str() {
-                REQUESTS | LOADS | REPLACEMENTS | LOG_DROPPED | REJECTIONS => {
+                REQUESTS | LOADS | REPLACEMENTS | LOG_DROPPED | REJECTIONS | CALLS => {
                     recorder.describe_counter(name, unit, help.into());
                 }
                 IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS | COMPONENT_IN_FLIGHT
@@ -158,6 +161,17 @@ impl Metrics {
             INSTANCES_READY,
             None,
             "Instances of a component waiting for a request: made ahead, or idle with reuse",
+        );
+        describe(
+            CALLS,
+            None,
+            "Key-value and SQL calls guests made, by component, capability, store or database, \
+             operation and result (ok, error: the backend failed)",
+        );
+        describe(
+            CALL_DURATION,
+            Some(Unit::Seconds),
+            "How long the backend took for a guest's key-value or SQL call",
         );
         describe(
             REJECTIONS,
@@ -305,6 +319,29 @@ impl Metrics {
 /// Where a series was registered from: not used by the Prometheus recorder.
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl CallObserver for Metrics {
+    fn observe(&self, call: &Call<'_>) {
+        let labels = [
+            ("component", call.component),
+            ("capability", call.capability),
+            ("name", call.name),
+        ];
+        self.recorder
+            .register_histogram(&Self::key(CALL_DURATION, &labels), &METADATA)
+            .record(call.elapsed);
+        let labels = [
+            ("component", call.component),
+            ("capability", call.capability),
+            ("name", call.name),
+            ("operation", call.operation),
+            ("result", if call.ok { "ok" } else { "error" }),
+        ];
+        self.recorder
+            .register_counter(&Self::key(CALLS, &labels), &METADATA)
+            .increment(1);
+    }
+}
 
 /// The methods that get a label of their own.
 const METHODS: [&str; 9] = [

@@ -197,7 +197,7 @@ impl AppBuilder {
         let middleware = manifest
             .resolve_middleware(&runtime, env)
             .and_then(|secrets| Middleware::build(&manifest, &secrets))?;
-        let backends = Backends::open(&runtime, &grants, purpose)
+        let mut backends = Backends::open(&runtime, &grants, purpose)
             .await
             .map_err(|errors| {
                 let file = runtime.file.as_ref().unwrap_or(&manifest.file);
@@ -236,6 +236,9 @@ impl AppBuilder {
                     })
                     .collect(),
             }));
+        }
+        if let Some(metrics) = &self.metrics {
+            backends.observe(metrics.clone());
         }
         let capabilities: BTreeMap<_, _> = grants
             .iter()

@@ -19,6 +19,7 @@ use crate::log::LogBudget;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tessera_manifest::{
     HostPattern, KvBackend, ResolvedGrants, ResolvedVariable, RuntimeConfig, SqlBackend,
@@ -144,6 +145,54 @@ pub struct Backends {
     defined_kv: Arc<BTreeSet<String>>,
     defined_sql: Arc<BTreeSet<String>>,
     outbound: OutboundClient,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// One key-value or SQL call a guest made, as a [`CallObserver`] is told of it.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The component that made it.
+    pub component: &'a str,
+    /// `key_value` or `sql`.
+    pub capability: &'static str,
+    /// The store or database, by its name in the manifest.
+    pub name: &'a str,
+    /// What was asked: `get`, `set`, `execute`, `query`, `begin`, ...
+    pub operation: &'static str,
+    /// Whether the backend did it (a missing key is a success; a backend error is not).
+    pub ok: bool,
+    /// How long the backend took.
+    pub elapsed: Duration,
+}
+
+/// Told of every key-value and SQL call a guest makes (for metrics).
+pub trait CallObserver: Send + Sync + 'static {
+    /// One call, done.
+    fn observe(&self, call: &Call<'_>);
+}
+
+/// Runs a backend `call` and tells the component's observer, if any, how it went.
+pub(crate) async fn observed<T, E>(
+    caps: &Capabilities,
+    capability: &'static str,
+    name: &str,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let Some(observer) = &caps.observer else {
+        return call.await;
+    };
+    let started = std::time::Instant::now();
+    let result = call.await;
+    observer.observe(&Call {
+        component: &caps.component,
+        capability,
+        name,
+        operation,
+        ok: result.is_ok(),
+        elapsed: started.elapsed(),
+    });
+    result
 }
 
 impl Backends {
@@ -230,7 +279,14 @@ impl Backends {
             defined_kv: Arc::new(runtime.key_value_stores.keys().cloned().collect()),
             defined_sql: Arc::new(runtime.sql_databases.keys().cloned().collect()),
             outbound: OutboundClient::new(),
+            observer: None,
         })
+    }
+
+    /// Tells `observer` of every key-value and SQL call of the components given capabilities
+    /// from now on.
+    pub fn observe(&mut self, observer: Arc<dyn CallObserver>) {
+        self.observer = Some(observer);
     }
 
     /// Applies each database's migrations ([`sql::migrate`]), or in [`Mode::Try`] checks that
@@ -281,6 +337,7 @@ impl Backends {
             variables: grants.variables.clone(),
             outbound: Some(self.outbound.clone()),
             log_budget: Arc::default(),
+            observer: self.observer.clone(),
         })
     }
 }
@@ -373,6 +430,7 @@ pub struct Capabilities {
     pub(crate) outbound: Option<OutboundClient>,
     /// The lines the component's guests may still log (`log.rs`).
     pub(crate) log_budget: Arc<LogBudget>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl fmt::Debug for Capabilities {
@@ -400,6 +458,7 @@ impl Capabilities {
             variables: Vec::new(),
             outbound: None,
             log_budget: Arc::default(),
+            observer: None,
         })
     }
 

@@ -6,10 +6,10 @@ use wasmtime::component::Resource;
 
 use super::{Bucket, KvError};
 use crate::Host;
-use crate::capabilities::Denial;
 use crate::capabilities::bindings::tessera::host::kv_expiry;
 use crate::capabilities::bindings::wasi::keyvalue::store::{Error, KeyResponse};
 use crate::capabilities::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::capabilities::{Capabilities, Denial, observed};
 
 type Outcome<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -23,10 +23,26 @@ impl Host {
     }
 }
 
+/// `call` on `bucket`'s store, told to the component's observer (in `caps`) as `operation`.
+/// Not a method: a `&Host` held across the await would make the future not `Send`.
+async fn on_store<T>(
+    caps: &Capabilities,
+    bucket: &Bucket,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, KvError>>,
+) -> Result<T, Error> {
+    observed(caps, "key_value", &bucket.name, operation, call)
+        .await
+        .map_err(other)
+}
+
 impl store::Host for Host {
     async fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
         match self.caps.key_value_store(&identifier) {
-            Ok(store) => Ok(Ok(self.table.push(Bucket { store })?)),
+            Ok(store) => Ok(Ok(self.table.push(Bucket {
+                store,
+                name: identifier,
+            })?)),
             Err(Denial::Unknown) => Ok(Err(Error::NoSuchStore)),
             Err(Denial::NotGranted) => Ok(Err(Error::AccessDenied)),
         }
@@ -36,22 +52,28 @@ impl store::Host for Host {
 impl store::HostBucket for Host {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.get(&key).await.map_err(other))
+        Ok(on_store(&self.caps, bucket, "get", bucket.store.get(&key)).await)
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Outcome<()> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.set(&key, &value, None).await.map_err(other))
+        Ok(on_store(
+            &self.caps,
+            bucket,
+            "set",
+            bucket.store.set(&key, &value, None),
+        )
+        .await)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<()> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.delete(&key).await.map_err(other))
+        Ok(on_store(&self.caps, bucket, "delete", bucket.store.delete(&key)).await)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.exists(&key).await.map_err(other))
+        Ok(on_store(&self.caps, bucket, "exists", bucket.store.exists(&key)).await)
     }
 
     async fn list_keys(
@@ -60,12 +82,16 @@ impl store::HostBucket for Host {
         cursor: Option<u64>,
     ) -> Outcome<KeyResponse> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket
-            .store
-            .list_keys(cursor.unwrap_or(0))
-            .await
-            .map(|(keys, cursor)| KeyResponse { keys, cursor })
-            .map_err(other))
+        Ok(observed(
+            &self.caps,
+            "key_value",
+            &bucket.name,
+            "list_keys",
+            bucket.store.list_keys(cursor.unwrap_or(0)),
+        )
+        .await
+        .map(|(keys, cursor)| KeyResponse { keys, cursor })
+        .map_err(other))
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -82,7 +108,13 @@ impl atomics::Host for Host {
         delta: u64,
     ) -> Outcome<u64> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.increment(&key, delta).await.map_err(other))
+        Ok(on_store(
+            &self.caps,
+            bucket,
+            "increment",
+            bucket.store.increment(&key, delta),
+        )
+        .await)
     }
 }
 
@@ -93,17 +125,16 @@ impl batch::Host for Host {
         keys: Vec<String>,
     ) -> Outcome<Vec<Option<(String, Vec<u8>)>>> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket
-            .store
-            .get_many(&keys)
-            .await
-            .map_err(other)
-            .map(|values| {
-                keys.into_iter()
-                    .zip(values)
-                    .map(|(key, value)| value.map(|v| (key, v)))
-                    .collect()
-            }))
+        Ok(
+            on_store(&self.caps, bucket, "get_many", bucket.store.get_many(&keys))
+                .await
+                .map(|values| {
+                    keys.into_iter()
+                        .zip(values)
+                        .map(|(key, value)| value.map(|v| (key, v)))
+                        .collect()
+                }),
+        )
     }
 
     async fn set_many(
@@ -112,12 +143,24 @@ impl batch::Host for Host {
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Outcome<()> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.set_many(&key_values).await.map_err(other))
+        Ok(on_store(
+            &self.caps,
+            bucket,
+            "set_many",
+            bucket.store.set_many(&key_values),
+        )
+        .await)
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Outcome<()> {
         let bucket = self.bucket(&bucket)?;
-        Ok(bucket.store.delete_many(&keys).await.map_err(other))
+        Ok(on_store(
+            &self.caps,
+            bucket,
+            "delete_many",
+            bucket.store.delete_many(&keys),
+        )
+        .await)
     }
 }
 
@@ -136,6 +179,12 @@ impl kv_expiry::Host for Host {
         }
         let bucket = self.bucket(&bucket)?;
         let ttl = Some(Duration::from_millis(ttl_ms));
-        Ok(bucket.store.set(&key, &value, ttl).await.map_err(other))
+        Ok(on_store(
+            &self.caps,
+            bucket,
+            "set",
+            bucket.store.set(&key, &value, ttl),
+        )
+        .await)
     }
 }

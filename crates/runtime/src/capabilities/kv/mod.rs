@@ -51,6 +51,8 @@ pub trait KvStore: Send + Sync {
 /// An open bucket: the resource behind `wasi:keyvalue/store.bucket`.
 pub struct Bucket {
     pub(crate) store: Arc<dyn KvStore>,
+    /// The store's name in the manifest.
+    pub(crate) name: String,
 }
 
 /// Parses a counter written by [`KvStore::increment`] (or by the guest as decimal text).

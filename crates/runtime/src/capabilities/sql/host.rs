@@ -4,10 +4,10 @@ use wasmtime::component::Resource;
 
 use super::{Connection, SqlError, SqlValue, TransactionStep};
 use crate::Host;
-use crate::capabilities::Denial;
 use crate::capabilities::bindings::tessera::host::sql::{
     self, Column, Error, RowSet, SqlError as WitSqlError, Value,
 };
+use crate::capabilities::{Denial, observed};
 
 type Outcome<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -51,8 +51,17 @@ impl Host {
         conn: Resource<Connection>,
         step: TransactionStep,
     ) -> Outcome<()> {
+        let caps = self.caps.clone();
         let conn = self.sql_connection(&conn)?;
-        Ok(conn.inner.transaction(step).await.map_err(to_wit))
+        let operation = match step {
+            TransactionStep::Begin => "begin",
+            TransactionStep::Commit => "commit",
+            TransactionStep::Rollback => "rollback",
+        };
+        let done = conn.inner.transaction(step);
+        Ok(observed(&caps, "sql", &conn.name, operation, done)
+            .await
+            .map_err(to_wit))
     }
 }
 
@@ -65,8 +74,8 @@ impl sql::HostConnection for Host {
             Err(Denial::Unknown) => return Ok(Err(Error::NoSuchDatabase)),
             Err(Denial::NotGranted) => return Ok(Err(Error::AccessDenied)),
         };
-        match db.connect().await {
-            Ok(inner) => Ok(Ok(self.table.push(Connection { inner })?)),
+        match observed(&self.caps, "sql", &name, "connect", db.connect()).await {
+            Ok(inner) => Ok(Ok(self.table.push(Connection { inner, name })?)),
             Err(e) => {
                 tracing::warn!(component = %self.caps.component, database = %name, "SQL connection failed: {e}");
                 Ok(Err(to_wit(e)))
@@ -80,9 +89,13 @@ impl sql::HostConnection for Host {
         statement: String,
         params: Vec<Value>,
     ) -> Outcome<u64> {
+        let caps = self.caps.clone();
         let conn = self.sql_connection(&conn)?;
         let params = params.into_iter().map(from_wit).collect();
-        Ok(conn.inner.execute(&statement, params).await.map_err(to_wit))
+        let done = conn.inner.execute(&statement, params);
+        Ok(observed(&caps, "sql", &conn.name, "execute", done)
+            .await
+            .map_err(to_wit))
     }
 
     async fn query(
@@ -91,11 +104,11 @@ impl sql::HostConnection for Host {
         statement: String,
         params: Vec<Value>,
     ) -> Outcome<RowSet> {
+        let caps = self.caps.clone();
         let conn = self.sql_connection(&conn)?;
         let params = params.into_iter().map(from_wit).collect();
-        Ok(conn
-            .inner
-            .query(&statement, params)
+        let done = conn.inner.query(&statement, params);
+        Ok(observed(&caps, "sql", &conn.name, "query", done)
             .await
             .map(|rows| RowSet {
                 columns: rows

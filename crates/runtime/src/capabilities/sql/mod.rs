@@ -119,4 +119,6 @@ impl TransactionStep {
 /// The resource behind `tessera:host/sql.connection`.
 pub struct Connection {
     pub(crate) inner: Box<dyn SqlConnection>,
+    /// The database's name in the manifest.
+    pub(crate) name: String,
 }
