@@ -26,7 +26,8 @@ fn app() -> AppDir {
          [[route]]\npath = \"/spin/...\"\ncomponent = \"echo\"\n\n\
          [[route]]\npath = \"/grow/...\"\ncomponent = \"echo\"\n\n\
          [[route]]\npath = \"/kv/...\"\ncomponent = \"caps\"\n\n\
-         [[route]]\npath = \"/sql/...\"\ncomponent = \"caps\"\n\n{}\n{}",
+         [[route]]\npath = \"/sql/...\"\ncomponent = \"caps\"\n\n\
+         [[route]]\npath = \"/http/...\"\ncomponent = \"caps\"\n\n{}\n{}",
         component_section(
             "echo",
             "wasi_echo",
@@ -35,7 +36,8 @@ fn app() -> AppDir {
         component_section(
             "caps",
             "caps",
-            "key_value_stores = [\"default\"]\nsql_databases = [\"default\"]"
+            "key_value_stores = [\"default\"]\nsql_databases = [\"default\"]\n\
+             allowed_outbound_hosts = [\"http://127.0.0.1:*\"]"
         ),
     ))
 }
@@ -135,6 +137,10 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
     let create = r#"{"sql":"CREATE TABLE seen (n INTEGER)"}"#;
     let reply = client.fetch(send("POST", "/sql/execute", create)).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
+    // An outbound request, to this server's echo route.
+    let fetch = format!("/http?url=http://{}/echo/status?code=200", server.addr());
+    let reply = client.get(&fetch).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
     let started = Instant::now();
     assert_eq!(client.get("/spin/spin?ms=50").await.status, 200);
     let spin_wall = started.elapsed();
@@ -147,7 +153,8 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
         let labels = format!(",method=\"{method}\",status=\"{status}\"");
         value(&text, &series("requests_total", route, &labels))
     };
-    assert_eq!(count("/echo/...", "GET", "2xx"), Some(17.0), "{text}");
+    // 17, and the `caps` guest's outbound request to this route.
+    assert_eq!(count("/echo/...", "GET", "2xx"), Some(18.0), "{text}");
     assert_eq!(count("/echo/...", "POST", "5xx"), Some(5.0), "{text}");
     assert_eq!(
         value(
@@ -162,7 +169,7 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
             &text,
             &series("request_duration_seconds_count", "/echo/...", "")
         ),
-        Some(22.0)
+        Some(23.0)
     );
     assert_eq!(
         value(&text, &series("requests_in_flight", "/echo/...", "")),

@@ -234,14 +234,18 @@ impl WasiHttpHooks for HttpHooks {
                 Ok((response, done))
             });
         }
-        let client = match &self.caps.outbound {
-            Some(client) if self.caps.allow_outbound(request.method(), request.uri()) => {
-                client.clone()
-            }
+        let allowed = self.caps.allow_outbound(request.method(), request.uri());
+        let (client, allowed) = match (&self.caps.outbound, allowed) {
+            (Some(client), Some(allowed)) => (client.clone(), allowed),
             _ => return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
         };
+        let caps = self.caps.clone();
         Box::new(async move {
-            let response = client.send(request, options).await?;
+            // Observed by the grant it went through: the manifest bounds those, not the guest.
+            let sent = client.send(request, options);
+            let response =
+                crate::capabilities::observed(&caps, "outbound_http", &allowed, "request", sent)
+                    .await?;
             // The pooled client drives the connection itself; nothing more to report.
             let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
                 Box::new(async { Ok(()) });

@@ -165,13 +165,15 @@ impl Metrics {
         describe(
             CALLS,
             None,
-            "Key-value and SQL calls guests made, by component, capability, store or database, \
-             operation and result (ok, error: the backend failed)",
+            "Key-value, SQL and outbound HTTP calls guests made, by component, capability, store, \
+             database or allowed_outbound_hosts entry, operation and result (ok, error: the \
+             backend or connection failed)",
         );
         describe(
             CALL_DURATION,
             Some(Unit::Seconds),
-            "How long the backend took for a guest's key-value or SQL call",
+            "How long the backend took for a guest's key-value, SQL or outbound HTTP call (HTTP: \
+             until the response head)",
         );
         describe(
             REJECTIONS,

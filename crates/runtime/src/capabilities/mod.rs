@@ -148,24 +148,26 @@ pub struct Backends {
     observer: Option<Arc<dyn CallObserver>>,
 }
 
-/// One key-value or SQL call a guest made, as a [`CallObserver`] is told of it.
+/// One key-value, SQL or outbound HTTP call a guest made, as a [`CallObserver`] is told of it.
 #[derive(Debug)]
 pub struct Call<'a> {
     /// The component that made it.
     pub component: &'a str,
-    /// `key_value` or `sql`.
+    /// `key_value`, `sql` or `outbound_http`.
     pub capability: &'static str,
-    /// The store or database, by its name in the manifest.
+    /// The store or database by its name in the manifest; for outbound HTTP, the
+    /// `allowed_outbound_hosts` entry that let the request through.
     pub name: &'a str,
-    /// What was asked: `get`, `set`, `execute`, `query`, `begin`, ...
+    /// What was asked: `get`, `set`, `execute`, `query`, `begin`, ...; `request` for HTTP.
     pub operation: &'static str,
-    /// Whether the backend did it (a missing key is a success; a backend error is not).
+    /// Whether the backend did it (a missing key is a success, and so is any HTTP response,
+    /// whatever its status; a backend or connection error is not).
     pub ok: bool,
-    /// How long the backend took.
+    /// How long the backend took (for HTTP: until the response head).
     pub elapsed: Duration,
 }
 
-/// Told of every key-value and SQL call a guest makes (for metrics).
+/// Told of every key-value, SQL and outbound HTTP call a guest makes (for metrics).
 pub trait CallObserver: Send + Sync + 'static {
     /// One call, done.
     fn observe(&self, call: &Call<'_>);

@@ -87,16 +87,17 @@ fn client_error(e: hyper_util::client::legacy::Error) -> Error {
 }
 
 impl Capabilities {
-    /// Whether this component may send a request to `uri`; logs a refusal.
-    pub(crate) fn allow_outbound(&self, method: &http::Method, uri: &http::Uri) -> bool {
+    /// The `allowed_outbound_hosts` entry that lets this component send a request to `uri`
+    /// (as written in the manifest), or `None`, the refusal logged.
+    pub(crate) fn allow_outbound(&self, method: &http::Method, uri: &http::Uri) -> Option<String> {
         let allowed = match (uri.scheme_str(), uri.host()) {
             (Some(scheme), Some(host)) => self
                 .allowed_outbound_hosts
                 .iter()
-                .any(|pattern| pattern.allows(scheme, host, uri.port_u16())),
-            _ => false,
+                .find(|pattern| pattern.allows(scheme, host, uri.port_u16())),
+            _ => None,
         };
-        if !allowed {
+        if allowed.is_none() {
             // Only scheme and authority: a path or query may carry tokens.
             let origin = format!(
                 "{}://{}",
@@ -108,6 +109,6 @@ impl Capabilities {
                 "outbound HTTP refused: {method} {origin} matches nothing in the component's allowed_outbound_hosts"
             );
         }
-        allowed
+        allowed.map(ToString::to_string)
     }
 }
