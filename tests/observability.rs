@@ -141,9 +141,34 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
     let fetch = format!("/http?url=http://{}/echo/status?code=200", server.addr());
     let reply = client.get(&fetch).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let started = Instant::now();
-    assert_eq!(client.get("/spin/spin?ms=50").await.status, 200);
-    let spin_wall = started.elapsed();
+    // 50 ms of computing. The guest computes for 50 ms of wall-clock time, which is 50 ms of
+    // CPU only if the machine gave its thread the core throughout: a run where the whole
+    // process used less CPU than that meanwhile (a virtual machine's stolen time, another
+    // process) proves nothing either way and is tried again, up to five times.
+    let (mut cpu, mut tries) = (0.0, Vec::new());
+    for _ in 0..5 {
+        let before = scrape(metrics).await;
+        let started = Instant::now();
+        assert_eq!(client.get("/spin/spin?ms=50").await.status, 200);
+        let wall = started.elapsed();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let after = scrape(metrics).await;
+        let delta = |text_before: &str, text_after: &str, series: &str| {
+            value(text_after, series).unwrap_or(0.0) - value(text_before, series).unwrap_or(0.0)
+        };
+        cpu = delta(
+            &before,
+            &after,
+            &series("guest_cpu_seconds_sum", "/spin/...", ""),
+        );
+        let process = delta(&before, &after, "tessera_process_cpu_seconds");
+        tries.push(format!(
+            "guest {cpu:.4} s, process {process:.4} s, wall {wall:?}"
+        ));
+        if process >= 0.048 {
+            break;
+        }
+    }
     assert_eq!(client.get("/grow/grow?mb=20").await.status, 200);
     // The measures are recorded when a response body ends, just after the client has it.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -176,10 +201,9 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
         Some(0.0)
     );
 
-    let cpu = value(&text, &series("guest_cpu_seconds_sum", "/spin/...", "")).expect("cpu");
     assert!(
         (0.040..=0.060).contains(&cpu),
-        "50 ms of computing recorded as {cpu} s (the request took {spin_wall:?})"
+        "50 ms of computing recorded as {cpu} s; tries: {tries:?}"
     );
     let peak = value(
         &text,

@@ -77,120 +77,140 @@ fn bytes() -> Vec<f64> {
     (0..17).map(|i| 65_536.0 * 2f64.powi(i)).collect()
 }
 
+/// What kind of series a name is, and for a histogram its buckets.
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram(fn() -> Vec<f64>),
+}
+
+/// Every series: its name, kind, unit and help text, in the order of docs/observability.md.
+const SERIES: &[(&str, Kind, Option<Unit>, &str)] = &[
+    (
+        REQUESTS,
+        Kind::Counter,
+        None,
+        "Requests answered, by route pattern, component, method and status class",
+    ),
+    (
+        IN_FLIGHT,
+        Kind::Gauge,
+        None,
+        "Requests received whose response has not ended yet",
+    ),
+    (
+        DURATION,
+        Kind::Histogram(seconds),
+        Some(Unit::Seconds),
+        "Time from a request's arrival to the end of its response body",
+    ),
+    (
+        GUEST_CPU,
+        Kind::Histogram(seconds),
+        Some(Unit::Seconds),
+        "Thread CPU time spent polling the request's guests (the component and wasm \
+         middleware steps): instantiation, guest code and the host calls it makes",
+    ),
+    (
+        GUEST_MEMORY,
+        Kind::Histogram(bytes),
+        Some(Unit::Bytes),
+        "The largest linear memory an instance serving the request had",
+    ),
+    (
+        REJECTIONS,
+        Kind::Counter,
+        None,
+        "Requests a middleware step answered itself, refusing them, by route, step (its \
+         name in the manifest) and status code",
+    ),
+    (
+        CALLS,
+        Kind::Counter,
+        None,
+        "Key-value, SQL and outbound HTTP calls guests made, by component, capability, store, \
+         database or allowed_outbound_hosts entry, operation and result (ok, error: the \
+         backend or connection failed)",
+    ),
+    (
+        CALL_DURATION,
+        Kind::Histogram(seconds),
+        Some(Unit::Seconds),
+        "How long the backend took for a guest's key-value, SQL or outbound HTTP call (HTTP: \
+         until the response head)",
+    ),
+    (
+        COMPONENT_IN_FLIGHT,
+        Kind::Gauge,
+        None,
+        "Requests a component is serving now (its max_concurrency bounds it)",
+    ),
+    (
+        INSTANCES_READY,
+        Kind::Gauge,
+        None,
+        "Instances of a component waiting for a request: made ahead, or idle with reuse",
+    ),
+    (
+        INSTANCES_ALIVE,
+        Kind::Gauge,
+        None,
+        "Instances alive in the process, of every component: the pool slots in use",
+    ),
+    (
+        LOADS,
+        Kind::Counter,
+        None,
+        "Component versions loaded, at start-up and by live replacements, by whether the \
+         compile cache had them (cache=hit, compiled, uncached)",
+    ),
+    (
+        REPLACEMENTS,
+        Kind::Counter,
+        None,
+        "Live replacements by component and result (ok, failed: the old version serves on)",
+    ),
+    (
+        LOG_DROPPED,
+        Kind::Counter,
+        None,
+        "Lines a component's guests wrote to stdout or stderr past its log budget, dropped",
+    ),
+    (
+        PROCESS_CPU,
+        Kind::Gauge,
+        Some(Unit::Seconds),
+        "CPU time of the whole process, user and system",
+    ),
+    (
+        PROCESS_RSS,
+        Kind::Gauge,
+        Some(Unit::Bytes),
+        "Resident set size of the process",
+    ),
+    (PROCESS_FDS, Kind::Gauge, None, "Open file descriptors"),
+];
+
 impl Metrics {
     /// A recorder with every series described, none recorded yet.
     pub fn new() -> Arc<Self> {
-        let buckets = |builder: PrometheusBuilder, name: &str, values: &[f64]| {
-            builder
-                .set_buckets_for_metric(Matcher::Full(name.to_string()), values)
-                .expect("buckets are not empty")
-        };
-        let builder = PrometheusBuilder::new();
-        let builder = buckets(builder, DURATION, &seconds());
-        let builder = buckets(builder, GUEST_CPU, &seconds());
-        let builder = buckets(builder, GUEST_MEMORY, &bytes());
-        let builder = buckets(builder, CALL_DURATION, &seconds());
-        let recorder = builder.build_recorder();
-        let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
-            let name = KeyName::from_const_str(name);
-            match name.as_str() {
-                REQUESTS | LOADS | REPLACEMENTS | LOG_DROPPED | REJECTIONS | CALLS => {
-                    recorder.describe_counter(name, unit, help.into());
-                }
-                IN_FLIGHT | PROCESS_CPU | PROCESS_RSS | PROCESS_FDS | COMPONENT_IN_FLIGHT
-                | INSTANCES_READY | INSTANCES_ALIVE => {
-                    recorder.describe_gauge(name, unit, help.into());
-                }
-                _ => recorder.describe_histogram(name, unit, help.into()),
+        let mut builder = PrometheusBuilder::new();
+        for (name, kind, _, _) in SERIES {
+            if let Kind::Histogram(buckets) = kind {
+                builder = builder
+                    .set_buckets_for_metric(Matcher::Full((*name).to_string()), &buckets())
+                    .expect("buckets are not empty");
             }
-        };
-        describe(
-            REQUESTS,
-            None,
-            "Requests answered, by route pattern, component, method and status class",
-        );
-        describe(
-            IN_FLIGHT,
-            None,
-            "Requests received whose response has not ended yet",
-        );
-        describe(
-            DURATION,
-            Some(Unit::Seconds),
-            "Time from a request's arrival to the end of its response body",
-        );
-        describe(
-            GUEST_CPU,
-            Some(Unit::Seconds),
-            "Thread CPU time spent polling the request's guests (the component and wasm \
-             middleware steps): instantiation, guest code and the host calls it makes",
-        );
-        describe(
-            GUEST_MEMORY,
-            Some(Unit::Bytes),
-            "The largest linear memory an instance serving the request had",
-        );
-        describe(
-            PROCESS_CPU,
-            Some(Unit::Seconds),
-            "CPU time of the whole process, user and system",
-        );
-        describe(
-            PROCESS_RSS,
-            Some(Unit::Bytes),
-            "Resident set size of the process",
-        );
-        describe(PROCESS_FDS, None, "Open file descriptors");
-        describe(
-            LOADS,
-            None,
-            "Component versions loaded, at start-up and by live replacements, by whether the \
-             compile cache had them (cache=hit, compiled, uncached)",
-        );
-        describe(
-            REPLACEMENTS,
-            None,
-            "Live replacements by component and result (ok, failed: the old version serves on)",
-        );
-        describe(
-            COMPONENT_IN_FLIGHT,
-            None,
-            "Requests a component is serving now (its max_concurrency bounds it)",
-        );
-        describe(
-            INSTANCES_READY,
-            None,
-            "Instances of a component waiting for a request: made ahead, or idle with reuse",
-        );
-        describe(
-            CALLS,
-            None,
-            "Key-value, SQL and outbound HTTP calls guests made, by component, capability, store, \
-             database or allowed_outbound_hosts entry, operation and result (ok, error: the \
-             backend or connection failed)",
-        );
-        describe(
-            CALL_DURATION,
-            Some(Unit::Seconds),
-            "How long the backend took for a guest's key-value, SQL or outbound HTTP call (HTTP: \
-             until the response head)",
-        );
-        describe(
-            REJECTIONS,
-            None,
-            "Requests a middleware step answered itself, refusing them, by route, step (its \
-             name in the manifest) and status code",
-        );
-        describe(
-            LOG_DROPPED,
-            None,
-            "Lines a component's guests wrote to stdout or stderr past its log budget, dropped",
-        );
-        describe(
-            INSTANCES_ALIVE,
-            None,
-            "Instances alive in the process, of every component: the pool slots in use",
-        );
+        }
+        let recorder = builder.build_recorder();
+        for (name, kind, unit, help) in SERIES {
+            let (name, help) = (KeyName::from_const_str(name), (*help).into());
+            match kind {
+                Kind::Counter => recorder.describe_counter(name, *unit, help),
+                Kind::Gauge => recorder.describe_gauge(name, *unit, help),
+                Kind::Histogram(_) => recorder.describe_histogram(name, *unit, help),
+            }
+        }
         let unlabelled = |name: &'static str| Key::from_static_name(name);
         let process_cpu = recorder.register_gauge(&unlabelled(PROCESS_CPU), &METADATA);
         let process_rss = recorder.register_gauge(&unlabelled(PROCESS_RSS), &METADATA);
