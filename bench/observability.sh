@@ -4,11 +4,15 @@
 #   off       tessera up, no metrics
 #   metrics   tessera up --metrics (every request counted, timed, and its guest's CPU time
 #             and peak memory recorded)
+#   traces    tessera up --metrics --otlp-endpoint (and every request traced: sampled at 100 %,
+#             three spans per request, exported over OTLP/HTTP to a local receiver,
+#             tests/support's otlp-sink, which counts what arrives)
 #
 # wrk on loopback, DURATION seconds per load (default 5) after a 1-second warm-up, in ROUNDS
 # rounds (default 5), each round starting with the next server. Prints req/s and server CPU
-# per request by round, the medians, and the median of the rounds' ratios metrics / off
-# (target: metrics cost at most 3 % of the throughput).
+# per request by round, the medians, and the median of the rounds' ratios metrics / off and
+# traces / off (targets: metrics cost at most 3 % of the throughput, metrics and traces at
+# most 10 %), and how many of the spans made reached the receiver.
 #
 #   bench/observability.sh [DURATION [ROUNDS]]
 set -euo pipefail
@@ -22,11 +26,12 @@ need_commands wrk curl
 build_hello
 echo "building (release)"
 cargo build --release -q -p tessera-cli
+cargo build --release -q -p tessera-test-support --bin otlp-sink
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 printf '[[route]]\npath = "/..."\ncomponent = "hello"\n\n[component.hello]\nsource = "%s"\n' \
   "$PWD/$hello_wasm" >"$work/hello.toml"
-servers=(off metrics)
+servers=(off metrics traces)
 
 port=3400
 server_pid=
@@ -36,11 +41,17 @@ run() { # name
   case $1 in
     off) "${up[@]}" >"$work/$1.log" 2>&1 & ;;
     metrics) "${up[@]}" --metrics "127.0.0.1:$((port + 1))" >"$work/$1.log" 2>&1 & ;;
+    traces)
+      target/release/otlp-sink "127.0.0.1:$((port + 1))" >"$work/sink.out" &
+      sink_pid=$!
+      until grep -q listening "$work/sink.out" 2>/dev/null; do sleep 0.05; done
+      "${up[@]}" --metrics "127.0.0.1:$((port + 100))" --otlp-endpoint "http://127.0.0.1:$((port + 1))" \
+        >"$work/$1.log" 2>&1 & ;;
   esac
   server_pid=$!
   wait_for "$port" || { echo "$1 did not start:"; cat "$work/$1.log"; exit 1; }
-  wrk -t2 -c32 -d1s "http://127.0.0.1:$port/" >/dev/null
-  local before after out
+  local warm before after out
+  warm=$(wrk -t2 -c32 -d1s "http://127.0.0.1:$port/")
   before=$(cpu_ticks "$server_pid")
   out=$(wrk -t2 -c32 -d"${duration}s" "http://127.0.0.1:$port/")
   after=$(cpu_ticks "$server_pid")
@@ -56,6 +67,14 @@ run() { # name
     '/^Requests\/sec/ { rps = $2 } / requests in / { n = $1 }
      END { printf "%s %s %s %.2f\n", name, round, rps, ticks * 1e6 / hz / n }' <<<"$out" >>"$work/table"
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+  if [ "$1" = traces ]; then
+    # The server sent what it still held when it stopped; then the receiver says what came.
+    kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
+    local sent
+    sent=$(awk '/ requests in / { n += $1 } END { print n }' <<<"$warm"$'\n'"$out")
+    awk -v sent="$sent" -v round="$round" '/^spans/ { printf "round %s: %d spans received for %d requests (%.2f per request: 3 when the instance is made for the request, 2 when it was made ahead)\n", round, $2, sent, $2 / sent }' \
+      "$work/sink.out" | tee -a "$work/spans"
+  fi
 }
 
 run_rounds
@@ -72,4 +91,7 @@ awk -v rounds="$rounds" -v servers="${servers[*]}" "$awk_median"'
       printf "%-9s %-40s %9.0f %12.1f\n", s, line, median(a, rounds), median(c, rounds) }
     for (r = 1; r <= rounds; r++) { a[r] = rps["metrics "r] / rps["off "r]; c[r] = cpu["metrics "r] / cpu["off "r] }
     printf "\nmetrics / off: %.3fx req/s, %.3fx CPU per request (medians of the rounds; target >= 0.97x req/s)\n", median(a, rounds), median(c, rounds)
+    for (r = 1; r <= rounds; r++) { a[r] = rps["traces "r] / rps["off "r]; c[r] = cpu["traces "r] / cpu["off "r] }
+    printf "traces / off: %.3fx req/s, %.3fx CPU per request (metrics and traces; target >= 0.90x req/s)\n", median(a, rounds), median(c, rounds)
   }' "$work/table"
+cat "$work/spans"

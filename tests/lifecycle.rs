@@ -142,3 +142,86 @@ async fn shutdown_is_bounded_by_the_grace_period() {
         "the stuck request cannot have completed"
     );
 }
+
+/// `GET path` on `addr`: status and body.
+async fn probe(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let reply = get(addr, path).await;
+    (reply.status.as_u16(), reply.text())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_off_on_sigterm_while_requests_drain() {
+    let app = app();
+    let mut server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().args([
+            "--metrics",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--admin-token",
+            "a-health-test-token",
+        ]),
+    );
+    let metrics = server.logged_addr("metrics: http://");
+    let admin = server.logged_addr("admin endpoint: http://");
+    for side in [metrics, admin] {
+        // No token needed, on either listener.
+        assert_eq!(probe(side, "/healthz").await, (200, "ok\n".into()));
+        assert_eq!(probe(side, "/readyz").await, (200, "ready\n".into()));
+    }
+    let addr = server.addr();
+    let in_flight = tokio::spawn(async move { get(addr, "/a/sleep?ms=1500").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Draining: not ready, still alive, and the request in flight finishes.
+    assert_eq!(
+        probe(metrics, "/readyz").await,
+        (503, "not ready: draining\n".into())
+    );
+    assert_eq!(probe(metrics, "/healthz").await.0, 200);
+    assert_eq!(in_flight.await.expect("task").status, 200);
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("tessera did not exit");
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_says_which_backend_does_not_answer() {
+    let redis = tessera_test_support::services::Redis::start();
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/kv/...\"\ncomponent = \"caps\"\n\n{}",
+        component_section("caps", "caps", "key_value_stores = [\"default\"]"),
+    ));
+    let runtime = tessera_test_support::services::runtime_config(app.path(), Some(&redis), None);
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().args([
+            "--metrics".to_string(),
+            "127.0.0.1:0".into(),
+            "--runtime-config".into(),
+            runtime.display().to_string(),
+        ]),
+    );
+    let metrics = server.logged_addr("metrics: http://");
+    assert_eq!(probe(metrics, "/readyz").await, (200, "ready\n".into()));
+    drop(redis);
+    let started = Instant::now();
+    let (status, text) = probe(metrics, "/readyz").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.starts_with("not ready: key-value store \"default\"")
+            || text.starts_with("not ready: backends did not answer"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded by the probe timeout"
+    );
+    // Liveness is not readiness: the process is fine.
+    assert_eq!(probe(metrics, "/healthz").await.0, 200);
+}

@@ -134,6 +134,13 @@ pub struct UpArgs {
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:9464", env = "TESSERA_METRICS")]
     pub metrics: Option<SocketAddr>,
 
+    /// Export OpenTelemetry traces over OTLP/HTTP (protobuf) to this base URL (e.g.
+    /// http://127.0.0.1:4318; /v1/traces is appended). OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    /// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and the other OTEL_* variables are honoured.
+    /// Off unless given.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Serve the admin endpoint (list components, replace one from a new .wasm) on this
     /// address; `--admin` alone means 127.0.0.1:7373. Off unless given.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:7373", env = "TESSERA_ADMIN")]

@@ -5,6 +5,7 @@
 //! - `commands`: `check`, `up` (with `load`, the shared loading through the `tessera`
 //!   library), `build` and `new`.
 //! - `logging`: log lines on stderr, filtered by `TESSERA_LOG`.
+//! - `traces`: the OpenTelemetry exporter of `tessera up --otlp-endpoint`.
 //! - `backtrace`: backtraces in error values, off unless asked for by name.
 
 // The flags' doc comments are their `--help` text, written the way command-line help is
@@ -15,6 +16,7 @@ mod args;
 mod backtrace;
 mod commands;
 mod logging;
+mod traces;
 
 use std::process::ExitCode;
 

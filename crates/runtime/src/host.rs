@@ -14,6 +14,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use crate::capabilities::Capabilities;
 use crate::invoke::Next;
 use crate::log::{GuestLog, LogTag};
+use crate::trace::RequestTrace;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 
 /// Store data for one instance of one component: one request's, or with `reuse` several
 /// requests' one after another.
@@ -32,6 +35,9 @@ pub struct Host {
     pub(crate) served: u32,
     /// The request being served, for the guest's log lines.
     pub(crate) log_tag: Arc<Mutex<LogTag>>,
+    /// The guest's span, when the request being served is traced: its capability calls'
+    /// spans go under it.
+    pub(crate) trace: Option<RequestTrace>,
 }
 
 /// Stores alive in this process: each holds an instance (or is about to), and so a slot of an
@@ -61,12 +67,20 @@ impl Host {
                 caps: caps.clone(),
                 next,
                 next_apart: false,
+                trace: None,
             },
             limiter: MemoryLimiter::new(memory_cap),
             caps,
             served: 0,
             log_tag: Arc::default(),
+            trace: None,
         }
+    }
+
+    /// The trace of the request this instance serves now (`None`: not traced).
+    pub(crate) fn set_trace(&mut self, trace: Option<RequestTrace>) {
+        self.hooks.trace.clone_from(&trace);
+        self.trace = trace;
     }
 
     /// Gives a store made before its request the rest of its middleware chain.
@@ -184,6 +198,8 @@ struct HttpHooks {
     next: Option<Next>,
     /// Whether `next` must run outside this instance's event loop (a WASI 0.3 instance).
     next_apart: bool,
+    /// As [`Host::trace`]: outbound requests get a span and carry its `traceparent`.
+    trace: Option<RequestTrace>,
 }
 
 /// The authority a middleware component sends its outgoing request to in order to pass the
@@ -203,7 +219,7 @@ impl WasiHttpHooks for HttpHooks {
     // `allowed_outbound_hosts` entry matches is refused with an error the guest can handle.
     fn send_request(
         &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<
@@ -240,16 +256,39 @@ impl WasiHttpHooks for HttpHooks {
             _ => return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
         };
         let caps = self.caps.clone();
+        let span = self
+            .trace
+            .as_ref()
+            .map(|trace| outbound_span(trace, &caps, &mut request));
         Box::new(async move {
             // Observed by the grant it went through: the manifest bounds those, not the guest.
             let sent = client.send(request, options);
-            let response =
-                crate::capabilities::observed(&caps, "outbound_http", &allowed, "request", sent)
-                    .await?;
+            let response = crate::capabilities::observed(
+                &caps,
+                None,
+                "outbound_http",
+                &allowed,
+                "request",
+                sent,
+            )
+            .await;
+            if let Some(span) = span {
+                match &response {
+                    Ok(response) => {
+                        let status = response.status();
+                        span.set(KeyValue::new(
+                            "http.response.status_code",
+                            i64::from(status.as_u16()),
+                        ));
+                        span.end(status.is_server_error().then(|| status.to_string()));
+                    }
+                    Err(error) => span.end(Some(error.to_string())),
+                }
+            }
             // The pooled client drives the connection itself; nothing more to report.
             let done: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
                 Box::new(async { Ok(()) });
-            Ok((response, done))
+            Ok((response?, done))
         })
     }
 
@@ -257,6 +296,37 @@ impl WasiHttpHooks for HttpHooks {
         tracing::debug!(component = %self.caps.component, "HTTP error: {err}");
         ErrorCode::HttpProtocolError
     }
+}
+
+/// The client span of an outbound request (HTTP semantic conventions), its `traceparent`
+/// written into the request so that the server it goes to continues the trace.
+fn outbound_span(
+    trace: &RequestTrace,
+    caps: &Capabilities,
+    request: &mut http::Request<wasmtime_wasi_http::WasiBody>,
+) -> RequestTrace {
+    let uri = request.uri();
+    let mut attributes = vec![
+        KeyValue::new("tessera.component", caps.component.to_string()),
+        KeyValue::new("http.request.method", request.method().to_string()),
+        KeyValue::new("server.address", uri.host().unwrap_or_default().to_string()),
+        // Scheme, authority and path: a query may carry tokens.
+        KeyValue::new(
+            "url.full",
+            format!(
+                "{}://{}{}",
+                uri.scheme_str().unwrap_or("http"),
+                uri.authority().map_or("", |a| a.as_str()),
+                uri.path()
+            ),
+        ),
+    ];
+    if let Some(port) = uri.port_u16() {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    let span = trace.child(request.method().to_string(), SpanKind::Client, attributes);
+    span.inject(request.headers_mut());
+    span
 }
 
 /// Enforces a component's memory cap across all linear memories of an instance, and remembers

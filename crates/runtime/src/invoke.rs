@@ -27,7 +27,9 @@ use tessera_manifest::Limits;
 
 use crate::release::Release;
 use crate::spare::{Instances, Made, Pre};
-use crate::{GuestUsage, Host, HttpComponent, InvokeError};
+use crate::{GuestUsage, Host, HttpComponent, InvokeError, RequestTrace};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 
 pub(crate) type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
 
@@ -131,6 +133,7 @@ impl HttpComponent {
         }
 
         let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
+        let trace = request.extensions().get::<RequestTrace>().cloned();
         let (mut store, ready) = self.instances.for_request(next);
         if let Ok(mut tag) = store.data().log_tag.lock() {
             tag.set(request.headers());
@@ -157,7 +160,8 @@ impl HttpComponent {
         let memory = usage.clone();
         let task: GuestTask = Box::pin(async move {
             let call = async {
-                let made = instantiate(&instances, &mut store, ready).await?;
+                let made =
+                    traced(&instances, &mut store, ready, trace.as_ref(), &component).await?;
                 let Made::P2(proxy) = &made else {
                     unreachable!("a WASI 0.2 component makes 0.2 instances")
                 };
@@ -170,6 +174,7 @@ impl HttpComponent {
             let outcome = tokio::time::timeout(limits.timeout, call).await;
             note_memory(memory.as_deref(), &store);
             let result = settle(outcome, &store, &component, &limits);
+            end_guest_span(&mut store, result.as_ref().err());
             after_call(store, instances, permit, result)
         });
         let mut task = measured(task, usage);
@@ -359,6 +364,56 @@ pub(crate) async fn instantiate(
             }
             made => return made,
         }
+    }
+}
+
+/// [`instantiate`], in an `instantiate` span when the request is traced and an instance is
+/// made for it; then gives the store the trace its guest's calls go under: a `guest` span,
+/// ended by [`end_guest_span`]. An instance made ahead of the request, or kept from an earlier
+/// one, cost the request nothing: no span, and `tessera.instance.ready` on the guest's.
+pub(crate) async fn traced(
+    instances: &Instances,
+    store: &mut Store<Host>,
+    ready: Option<Made>,
+    trace: Option<&RequestTrace>,
+    component: &str,
+) -> wasmtime::Result<Made> {
+    let Some(trace) = trace else {
+        // A reused instance may still hold the trace of its last request.
+        if store.data().trace.is_some() {
+            store.data_mut().set_trace(None);
+        }
+        return instantiate(instances, store, ready).await;
+    };
+    let attributes = |ready: bool| {
+        vec![
+            KeyValue::new("tessera.component", component.to_string()),
+            KeyValue::new("tessera.instance.ready", ready),
+        ]
+    };
+    let was_ready = ready.is_some();
+    let made = if was_ready {
+        instantiate(instances, store, ready).await
+    } else {
+        let span = trace.child("instantiate", SpanKind::Internal, attributes(false));
+        let made = instantiate(instances, store, None).await;
+        span.end(made.as_ref().err().map(|e| format!("{e:#}")));
+        made
+    };
+    let guest = trace.child(
+        format!("guest {component}"),
+        SpanKind::Internal,
+        attributes(was_ready),
+    );
+    store.data_mut().set_trace(Some(guest));
+    made
+}
+
+/// Ends the span of the guest's call, if the request is traced, as failed with `error`.
+pub(crate) fn end_guest_span(store: &mut Store<Host>, error: Option<&InvokeError>) {
+    if let Some(guest) = store.data_mut().trace.take() {
+        guest.end(error.map(ToString::to_string));
+        store.data_mut().set_trace(None);
     }
 }
 

@@ -21,10 +21,11 @@ use wasmtime_wasi_http::p3::bindings::Service;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::invoke::{
-    GuestTask, Head, Stream, after_call, head, instantiate, measured, note_memory, settle,
+    GuestTask, Head, Stream, after_call, end_guest_span, head, measured, note_memory, settle,
+    traced,
 };
 use crate::spare::Made;
-use crate::{GuestBody, GuestUsage, Host, HttpComponent, InvokeError, Next};
+use crate::{GuestBody, GuestUsage, Host, HttpComponent, InvokeError, Next, RequestTrace};
 
 /// What the guest answered: a response, or the error code its handler returned.
 type Answer =
@@ -46,6 +47,7 @@ impl HttpComponent {
             return shared.serve(&self.id, request, permit).await;
         }
         let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
+        let trace = request.extensions().get::<RequestTrace>().cloned();
         let (mut store, ready) = self.instances.for_request(next);
         if let Ok(mut tag) = store.data().log_tag.lock() {
             tag.set(request.headers());
@@ -58,7 +60,8 @@ impl HttpComponent {
         let memory = usage.clone();
         let task: GuestTask = Box::pin(async move {
             let call = async {
-                let made = instantiate(&instances, &mut store, ready).await?;
+                let made =
+                    traced(&instances, &mut store, ready, trace.as_ref(), &component).await?;
                 let Made::P3(service) = &made else {
                     unreachable!("a WASI 0.3 component makes 0.3 instances")
                 };
@@ -68,6 +71,7 @@ impl HttpComponent {
             let outcome = tokio::time::timeout(limits.timeout, call).await;
             note_memory(memory.as_deref(), &store);
             let result = settle(outcome, &store, &component, &limits);
+            end_guest_span(&mut store, result.as_ref().err());
             after_call(store, instances, permit, result)
         });
         let mut task = measured(task, usage);

@@ -12,6 +12,7 @@
 //! - `release`: pool slots on their way back, after a response is written.
 //! - `apart`: the rest of a WASI 0.3 middleware step's chain, run in a task of its own.
 //! - `busy`: whether a worker has requests waiting, which decides when a store is dropped.
+//! - `trace`: the spans a request's guests and their capability calls make (OpenTelemetry).
 //! - `usage`: the CPU time and memory a request's guests used, for metrics.
 //! - `host`: the store data: WASI contexts, hooks and the memory limiter.
 //! - `log`: guest stdout and stderr as log events.
@@ -32,6 +33,7 @@ mod log;
 mod release;
 mod shared;
 mod spare;
+mod trace;
 mod usage;
 
 pub use busy::on_worker_park;
@@ -45,6 +47,7 @@ pub use error::{InvokeError, LoadError};
 pub use host::{Host, NEXT_AUTHORITY, instances_alive};
 pub use invoke::{BodyError, GuestBody, Next};
 pub use log::LINES_PER_SECOND;
+pub use trace::RequestTrace;
 pub use usage::{GuestUsage, page_size, process_cpu, thread_cpu};
 pub use wasmtime::Engine;
 /// The error type request bodies handed to a guest must convert into.

@@ -107,6 +107,11 @@ impl AdminServer {
 type AdminResponse = Response<Full<Bytes>>;
 
 async fn answer(live: &LiveApp, token: &AdminToken, request: Request<Incoming>) -> AdminResponse {
+    if let Some(response) =
+        crate::health::answer(Some(live), request.method(), request.uri().path()).await
+    {
+        return response;
+    }
     if !token.admits(&request) {
         let mut response = reply(
             StatusCode::UNAUTHORIZED,

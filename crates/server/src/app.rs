@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
+use opentelemetry_sdk::trace::SdkTracer;
 use tessera_manifest::{Diagnostic, Handler, Manifest, ManifestError};
 use tessera_runtime::{Capabilities, ComponentLoader, HttpComponent, LoadReport};
 use tokio::task::JoinSet;
@@ -65,6 +66,8 @@ pub struct App {
     pub(crate) rejections: Arc<Rejections>,
     pub(crate) access_log: bool,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// Makes each request's span, when the server traces (`trace.rs`).
+    pub(crate) tracer: Option<SdkTracer>,
 }
 
 impl App {
@@ -149,7 +152,8 @@ impl App {
         components.insert(component.id().to_string(), component);
         let app = Self::build(manifest, components, middleware, self.rejections.clone())
             .expect("the same routes built before")
-            .with_access_log(self.access_log);
+            .with_access_log(self.access_log)
+            .with_tracer(self.tracer.clone());
         match &self.metrics {
             Some(metrics) => app.with_metrics(metrics.clone()),
             None => app,
@@ -232,6 +236,7 @@ impl App {
             rejections,
             access_log: false,
             metrics: None,
+            tracer: None,
         })
     }
 
@@ -243,6 +248,14 @@ impl App {
             target.meter = Some(Arc::new(metrics.route(route, target.endpoint.name())));
         }
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Traces every request with `tracer` (`None`: no traces). For spans of each middleware
+    /// step, the middleware must be built with [`Middleware::trace_steps`].
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: Option<SdkTracer>) -> Self {
+        self.tracer = tracer;
         self
     }
 

@@ -5,8 +5,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
 use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full};
 use tessera_runtime::{BodyError, GuestBody};
 
 /// Every response the server sends has this body. An enum rather than a boxed body, so the
@@ -71,5 +71,43 @@ impl Body for ResponseBody {
             Self::Host(body) => body.size_hint(),
             Self::Boxed(body) => body.size_hint(),
         }
+    }
+}
+
+/// A response body that holds `T` until it ends (a body is dropped when it ends): for what
+/// measures a request to its last byte (metrics, the request's span).
+pub(crate) struct Holding<T> {
+    inner: ResponseBody,
+    #[allow(dead_code, reason = "held for its Drop")]
+    held: T,
+}
+
+impl<T: Send + Unpin + 'static> Holding<T> {
+    /// `response` with its body holding `held`.
+    pub(crate) fn wrap(
+        response: http::Response<ResponseBody>,
+        held: T,
+    ) -> http::Response<ResponseBody> {
+        response.map(|inner| ResponseBody::Boxed(Holding { inner, held }.boxed_unsync()))
+    }
+}
+
+impl<T: Unpin> Body for Holding<T> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -11,8 +11,10 @@
 //! - `files`: static files routes (`files = "web"`).
 //! - `live`: an app whose components can be replaced while it serves ([`LiveApp`]).
 //! - `admin`: the admin endpoint (replace a component over HTTP).
+//! - `health`: `/healthz` and `/readyz` on the admin and metrics listeners.
 //! - `metrics`: Prometheus metrics and the endpoint that serves them.
 //! - `side`: the accept loop of the admin and metrics listeners.
+//! - `trace`: each request's OpenTelemetry span.
 //! - `serve`: the accept loop ([`Server`]).
 //! - `shutdown`: what stops the server ([`Shutdown`]).
 
@@ -22,6 +24,7 @@ mod admin;
 mod app;
 mod body;
 mod files;
+mod health;
 mod live;
 mod metrics;
 pub mod middleware;
@@ -31,10 +34,12 @@ mod serve;
 mod service;
 mod shutdown;
 mod side;
+mod trace;
 
 pub use admin::{AdminServer, AdminToken};
 pub use app::{App, PARAM_HEADER_PREFIX, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 pub use body::{BoxError, ResponseBody};
+pub use health::PROBE_TIMEOUT;
 pub use live::{LiveApp, ReplaceError, Replaced};
 pub use metrics::{Metrics, MetricsServer};
 pub use middleware::Middleware;

@@ -23,11 +23,13 @@ pub struct LiveApp {
     manifest: Manifest,
     middleware: Middleware,
     loader: ComponentLoader,
-    capabilities: BTreeMap<String, Arc<Capabilities>>,
+    pub(crate) capabilities: BTreeMap<String, Arc<Capabilities>>,
     /// One replacement at a time: two at once would each build on the app before the other
     /// and the second store would undo the first. A Tokio mutex because compiling happens
     /// while it is held.
     replacing: tokio::sync::Mutex<()>,
+    /// Set when the server starts draining: not ready from then on (`health.rs`).
+    pub(crate) draining: std::sync::atomic::AtomicBool,
 }
 
 /// What a replacement did.
@@ -89,6 +91,7 @@ impl LiveApp {
             loader,
             capabilities,
             replacing: tokio::sync::Mutex::new(()),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

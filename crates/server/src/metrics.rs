@@ -10,15 +10,10 @@
 //! by label: it bumps counters it already holds.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt as _;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder as _, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -26,7 +21,7 @@ use metrics_exporter_prometheus::{
 use tessera_runtime::{CacheOutcome, Call, CallObserver, GuestUsage};
 
 use crate::middleware::RejectedBy;
-use crate::{BoxError, LiveApp, ResponseBody};
+use crate::{LiveApp, ResponseBody};
 
 const REQUESTS: &str = "tessera_requests_total";
 const IN_FLIGHT: &str = "tessera_requests_in_flight";
@@ -366,11 +361,11 @@ impl CallObserver for Metrics {
 }
 
 /// The methods that get a label of their own.
-const METHODS: [&str; 9] = [
+pub(crate) const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
 ];
 
-fn method_index(method: &Method) -> usize {
+pub(crate) fn method_index(method: &Method) -> usize {
     METHODS
         .iter()
         .position(|m| *m == method.as_str())
@@ -452,17 +447,14 @@ pub(crate) struct Meter {
 }
 
 impl Meter {
-    /// Counts the response by its status and measures it until its body ends.
-    pub(crate) fn finish(
-        self,
-        method: &Method,
-        response: http::Response<ResponseBody>,
-    ) -> http::Response<ResponseBody> {
+    /// Counts the response by its status; measures the rest (duration, CPU, memory) when the
+    /// meter is dropped, which the response body does when it ends.
+    pub(crate) fn count(self, method: &Method, response: &http::Response<ResponseBody>) -> Self {
         self.route.count(method, response.status());
         if let Some(RejectedBy(step)) = response.extensions().get::<RejectedBy>() {
             self.route.rejected(step, response.status());
         }
-        response.map(|inner| ResponseBody::Boxed(Metered { inner, meter: self }.boxed_unsync()))
+        self
     }
 }
 
@@ -477,33 +469,6 @@ impl Drop for Meter {
         if peak > 0 {
             route.guest_memory.record(peak as f64);
         }
-    }
-}
-
-/// A response body that records its request's measures when it ends (it is dropped then).
-struct Metered {
-    inner: ResponseBody,
-    #[allow(dead_code, reason = "held for its Drop")]
-    meter: Meter,
-}
-
-impl Body for Metered {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -548,7 +513,14 @@ impl MetricsServer {
         }));
         crate::side::serve(self.listener, "metrics", move |request| {
             let metrics = metrics.clone();
-            async move { answer(&metrics, &request) }
+            async move {
+                let live = metrics.live.lock().ok().and_then(|live| live.upgrade());
+                let (method, path) = (request.method(), request.uri().path());
+                match crate::health::answer(live.as_deref(), method, path).await {
+                    Some(response) => response.map(ResponseBody::Host),
+                    None => answer(&metrics, &request),
+                }
+            }
         })
         .await;
     }
@@ -566,8 +538,9 @@ fn answer<B>(metrics: &Metrics, request: &http::Request<B>) -> http::Response<Re
         }
         (_, "/metrics") => *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED,
         _ => {
-            *response.body_mut() =
-                ResponseBody::host("not found: only GET /metrics is served here\n");
+            *response.body_mut() = ResponseBody::host(
+                "not found: GET /metrics, /healthz and /readyz are served here\n",
+            );
             *response.status_mut() = StatusCode::NOT_FOUND;
         }
     }

@@ -159,6 +159,9 @@ impl Server {
             });
         }
 
+        // Not ready from now on (`/readyz`): load balancers stop sending while the
+        // connections open drain.
+        app.drain();
         drop(listener);
         let open = graceful.count();
         if open > 0 {

@@ -11,8 +11,10 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use crate::app::{Endpoint, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
+use crate::body::Holding;
 use crate::middleware::answer;
 use crate::router::RouteError;
+use crate::trace::{ServerSpan, server_span};
 use crate::{App, Rejection, ResponseBody};
 
 /// Where a request came from, as the accept loop knows it.
@@ -51,12 +53,12 @@ impl App {
                 Some(matched) => matched,
                 None => {
                     let response = Rejection::MethodNotAllowed(methods).into_response(None);
-                    return self.unrouted(started, &parts, response);
+                    return self.unrouted(started, &parts, connection, response);
                 }
             },
             Err(RouteError::NotFound) => {
                 let response = Rejection::NotFound.into_response(None);
-                return self.unrouted(started, &parts, response);
+                return self.unrouted(started, &parts, connection, response);
             }
         };
         let target = matched.value;
@@ -65,6 +67,13 @@ impl App {
             parts.extensions.insert(usage);
             meter
         });
+        let trace = self
+            .tracer
+            .as_ref()
+            .map(|tracer| server_span(tracer, &parts, target.route.to_str().ok(), connection));
+        if let Some(trace) = &trace {
+            parts.extensions.insert(trace.clone());
+        }
 
         let headers = &mut parts.headers;
         remove_reserved(headers);
@@ -110,22 +119,30 @@ impl App {
             request_id,
             &response,
         );
-        match meter {
-            Some(meter) => meter.finish(&method, response),
-            None => response,
+        let meter = meter.map(|meter| meter.count(&method, &response));
+        let span = trace.map(|trace| ServerSpan::answered(trace, response.status()));
+        match (meter, span) {
+            (None, None) => response,
+            (Some(meter), None) => Holding::wrap(response, meter),
+            (meter, span) => Holding::wrap(response, (meter, span)),
         }
     }
 
-    /// Logs and counts a request no route matched.
+    /// Logs, counts and traces a request no route matched.
     fn unrouted(
         &self,
         started: Option<Instant>,
         parts: &http::request::Parts,
+        connection: &Connection,
         response: Response<ResponseBody>,
     ) -> Response<ResponseBody> {
         self.log_access(started, &parts.method, &parts.uri, "-", None, &response);
         if let Some(metrics) = &self.metrics {
             metrics.unrouted(&parts.method, response.status());
+        }
+        if let Some(tracer) = &self.tracer {
+            let trace = server_span(tracer, parts, None, connection);
+            drop(ServerSpan::answered(trace, response.status()));
         }
         response
     }

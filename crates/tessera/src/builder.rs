@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use opentelemetry_sdk::trace::SdkTracer;
 use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
 use tessera_runtime::capabilities::sql::migrate::Mode as MigrationMode;
 use tessera_runtime::{
@@ -46,6 +47,7 @@ pub struct AppBuilder {
     max_instances: u32,
     access_log: bool,
     metrics: Option<Arc<Metrics>>,
+    tracer: Option<SdkTracer>,
 }
 
 impl Default for AppBuilder {
@@ -58,6 +60,7 @@ impl Default for AppBuilder {
             max_instances: EngineSettings::default().max_instances,
             access_log: false,
             metrics: None,
+            tracer: None,
         }
     }
 }
@@ -140,6 +143,17 @@ impl AppBuilder {
         self
     }
 
+    /// Trace every request with `tracer` (OpenTelemetry): a server span per request,
+    /// continuing an incoming W3C `traceparent`, with spans under it for each middleware step,
+    /// the instantiation, the guest's call and each of its key-value, SQL and outbound HTTP
+    /// calls; outbound requests carry the trace on. Where the spans go (an OTLP exporter, say)
+    /// and which are sampled is the tracer provider's business.
+    #[must_use]
+    pub fn tracer(mut self, tracer: SdkTracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
     /// Loads the application to serve it: validates the manifest, opens the stores and
     /// databases (embedded ones exclusively), applies SQL migrations, compiles (or reads from
     /// the cache) and links every component, makes one trial instance of each, and starts the
@@ -147,12 +161,13 @@ impl AppBuilder {
     /// it lives. Every problem is reported at once, in [`Error::Invalid`].
     pub async fn build(self) -> Result<App, Error> {
         let (access_log, metrics) = (self.access_log, self.metrics.clone());
+        let tracer = self.tracer.clone();
         let loaded = self.load(Purpose::Serve).await?;
         let ticker = EpochTicker::start(
             loaded.loader.engines(),
             EngineSettings::default().epoch_tick,
         );
-        let app = loaded.app.with_access_log(access_log);
+        let app = loaded.app.with_access_log(access_log).with_tracer(tracer);
         let app = match &metrics {
             Some(metrics) => app.with_metrics(metrics.clone()),
             None => app,
@@ -196,7 +211,11 @@ impl AppBuilder {
         // component compiled: its mistakes are the cheapest to find.
         let middleware = manifest
             .resolve_middleware(&runtime, env)
-            .and_then(|secrets| Middleware::build(&manifest, &secrets))?;
+            .and_then(|secrets| Middleware::build(&manifest, &secrets))
+            .map(|mut middleware| {
+                middleware.trace_steps(self.tracer.is_some());
+                middleware
+            })?;
         let mut backends = Backends::open(&runtime, &grants, purpose)
             .await
             .map_err(|errors| {

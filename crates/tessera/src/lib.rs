@@ -44,6 +44,9 @@ pub use tessera_server::{
 
 /// The crates underneath, for what this one does not wrap.
 pub mod crates {
+    /// The OpenTelemetry SDK whose tracer [`AppBuilder::tracer`](crate::AppBuilder::tracer)
+    /// takes, at the version Tessera was built with.
+    pub use opentelemetry_sdk;
     pub use tessera_manifest as manifest;
     pub use tessera_runtime as runtime;
     pub use tessera_server as server;

@@ -2,6 +2,7 @@
 //! `tessera` server process on a free loopback port, and an HTTP/1.1 and HTTP/2 client that
 //! keeps what tests look at (status, headers, body, trailers).
 
+pub mod otlp;
 pub mod services;
 
 use std::convert::Infallible;

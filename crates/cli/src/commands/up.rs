@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::args::UpArgs;
 use crate::commands::build;
 use crate::commands::load::{builder, report_failure};
+use crate::traces::Traces;
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.build
@@ -28,9 +29,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let metrics = args.metrics.map(|_| Metrics::new());
+    let traces = Traces::from_env(args.otlp_endpoint.as_deref())?;
     let mut builder = builder(&args.app).access_log(args.access_log);
     if let Some(metrics) = &metrics {
         builder = builder.metrics(metrics.clone());
+    }
+    if let Some(traces) = &traces {
+        builder = builder.tracer(traces.tracer());
     }
     let app = match builder.build().await {
         Ok(app) => app,
@@ -94,6 +99,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     // A signal is a normal way to stop: exit 0 even if the grace period ran out (the server
     // logged which requests were cut off).
     app.serve_with(listener, shutdown, options).await;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

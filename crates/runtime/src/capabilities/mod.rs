@@ -16,6 +16,9 @@ mod outbound;
 pub mod sql;
 
 use crate::log::LogBudget;
+use crate::trace::RequestTrace;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -173,27 +176,46 @@ pub trait CallObserver: Send + Sync + 'static {
     fn observe(&self, call: &Call<'_>);
 }
 
-/// Runs a backend `call` and tells the component's observer, if any, how it went.
-pub(crate) async fn observed<T, E>(
+/// Runs a backend `call`: in a client span of the request's `trace`, if it is traced, and
+/// told to the component's observer, if any.
+pub(crate) async fn observed<T, E: fmt::Display>(
     caps: &Capabilities,
+    trace: Option<&RequestTrace>,
     capability: &'static str,
     name: &str,
     operation: &'static str,
     call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
-    let Some(observer) = &caps.observer else {
+    if caps.observer.is_none() && trace.is_none() {
         return call.await;
-    };
+    }
+    let span = trace.map(|trace| {
+        trace.child(
+            format!("{operation} {name}"),
+            SpanKind::Client,
+            vec![
+                KeyValue::new("tessera.component", caps.component.to_string()),
+                KeyValue::new("tessera.capability", capability),
+                KeyValue::new("db.namespace", name.to_string()),
+                KeyValue::new("db.operation.name", operation),
+            ],
+        )
+    });
     let started = std::time::Instant::now();
     let result = call.await;
-    observer.observe(&Call {
-        component: &caps.component,
-        capability,
-        name,
-        operation,
-        ok: result.is_ok(),
-        elapsed: started.elapsed(),
-    });
+    if let Some(observer) = &caps.observer {
+        observer.observe(&Call {
+            component: &caps.component,
+            capability,
+            name,
+            operation,
+            ok: result.is_ok(),
+            elapsed: started.elapsed(),
+        });
+    }
+    if let Some(span) = span {
+        span.end(result.as_ref().err().map(ToString::to_string));
+    }
     result
 }
 
@@ -462,6 +484,23 @@ impl Capabilities {
             log_budget: Arc::default(),
             observer: None,
         })
+    }
+
+    /// Whether every store and database granted answers: a key-value lookup on each store,
+    /// a connection to each database. The error names the first that does not.
+    pub async fn probe(&self) -> Result<(), String> {
+        for (name, store) in &self.kv {
+            store
+                .exists("tessera:readyz")
+                .await
+                .map_err(|e| format!("key-value store \"{name}\": {e}"))?;
+        }
+        for (name, db) in &self.sql {
+            db.connect()
+                .await
+                .map_err(|e| format!("SQL database \"{name}\": {e}"))?;
+        }
+        Ok(())
     }
 
     /// Guest log lines of the component dropped so far, over its budget.

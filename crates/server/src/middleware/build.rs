@@ -52,6 +52,8 @@ pub(crate) enum BuiltStep {
 /// Every named middleware of a manifest, built.
 pub struct Middleware {
     pub(crate) steps: BTreeMap<String, BuiltStep>,
+    /// Whether each step of a chain gets a span of its own ([`Middleware::trace_steps`]).
+    pub(crate) traced: bool,
 }
 
 impl Middleware {
@@ -118,7 +120,10 @@ impl Middleware {
             }
         }
         if diagnostics.is_empty() {
-            Ok(Self { steps })
+            Ok(Self {
+                steps,
+                traced: false,
+            })
         } else {
             Err(ManifestError { diagnostics })
         }
@@ -128,7 +133,14 @@ impl Middleware {
     pub fn none() -> Self {
         Self {
             steps: BTreeMap::new(),
+            traced: false,
         }
+    }
+
+    /// Composes chains whose steps each make a span when the request is traced (one gate
+    /// step per gate, rather than neighbouring gates run as one).
+    pub fn trace_steps(&mut self, enabled: bool) {
+        self.traced = enabled;
     }
 
     /// Whether any of `names` answers CORS preflight requests.

@@ -7,6 +7,7 @@ use tessera_runtime::HttpComponent;
 
 use super::build::BuiltStep;
 use super::gate::GateStep;
+use super::traced::TracedStep;
 use super::{Chain, Middleware, tower_layers, wasm};
 use crate::Rejections;
 
@@ -30,11 +31,14 @@ impl Middleware {
                 .expect("the manifest checked middleware names");
             if let BuiltStep::Gate(gate) = step {
                 gates.push((name.as_str().into(), gate.clone()));
-                continue;
+                if !self.traced {
+                    continue;
+                }
             }
             chain = GateStep::wrap(std::mem::take(&mut gates), chain);
             chain = match step {
-                BuiltStep::Gate(_) => unreachable!("gates were taken above"),
+                // Traced: a gate step of its own, wrapped below.
+                BuiltStep::Gate(_) => chain,
                 BuiltStep::Cors(cors) => cors.wrap(chain),
                 BuiltStep::Compression(spec) => tower_layers::compression(spec, chain),
                 BuiltStep::RequestId(header) => tower_layers::request_id(header, chain),
@@ -46,6 +50,9 @@ impl Middleware {
                     wasm::WasmStep::wrap(component, rejections.clone(), chain)
                 }
             };
+            if self.traced {
+                chain = TracedStep::wrap(name, chain);
+            }
         }
         GateStep::wrap(gates, chain)
     }

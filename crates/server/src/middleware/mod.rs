@@ -14,6 +14,7 @@
 //! - `tower_step`: a tower service as a step; `tower_layers`: `cors`, `compression` and
 //!   `request_id` from tower-http.
 //! - `wasm`: components as steps.
+//! - `traced`: a span around each step, when the server traces.
 //!
 //! Routes without middleware do not go through any of this (see `service`).
 
@@ -32,6 +33,7 @@ mod limits;
 mod rate_limit;
 mod tower_layers;
 mod tower_step;
+mod traced;
 mod wasm;
 
 pub(crate) use build::BuildError;

@@ -32,7 +32,31 @@ fn arg(request: &Request<Body>, name: &str) -> Option<String> {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.replace("%3A", ":").replace("%2F", "/"))
+        .map(|(_, v)| percent_decoded(v))
+}
+
+/// `%XX` escapes decoded (a URL passed as a parameter keeps its own query that way).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn reply(status: StatusCode, body: impl Into<Body>) -> Result<Response<Body>, Error> {

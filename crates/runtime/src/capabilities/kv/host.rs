@@ -10,6 +10,7 @@ use crate::capabilities::bindings::tessera::host::kv_expiry;
 use crate::capabilities::bindings::wasi::keyvalue::store::{Error, KeyResponse};
 use crate::capabilities::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::{Capabilities, Denial, observed};
+use crate::trace::RequestTrace;
 
 type Outcome<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -27,11 +28,12 @@ impl Host {
 /// Not a method: a `&Host` held across the await would make the future not `Send`.
 async fn on_store<T>(
     caps: &Capabilities,
+    trace: Option<&RequestTrace>,
     bucket: &Bucket,
     operation: &'static str,
     call: impl Future<Output = Result<T, KvError>>,
 ) -> Result<T, Error> {
-    observed(caps, "key_value", &bucket.name, operation, call)
+    observed(caps, trace, "key_value", &bucket.name, operation, call)
         .await
         .map_err(other)
 }
@@ -52,13 +54,21 @@ impl store::Host for Host {
 impl store::HostBucket for Host {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
         let bucket = self.bucket(&bucket)?;
-        Ok(on_store(&self.caps, bucket, "get", bucket.store.get(&key)).await)
+        Ok(on_store(
+            &self.caps,
+            self.trace.as_ref(),
+            bucket,
+            "get",
+            bucket.store.get(&key),
+        )
+        .await)
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Outcome<()> {
         let bucket = self.bucket(&bucket)?;
         Ok(on_store(
             &self.caps,
+            self.trace.as_ref(),
             bucket,
             "set",
             bucket.store.set(&key, &value, None),
@@ -68,12 +78,26 @@ impl store::HostBucket for Host {
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<()> {
         let bucket = self.bucket(&bucket)?;
-        Ok(on_store(&self.caps, bucket, "delete", bucket.store.delete(&key)).await)
+        Ok(on_store(
+            &self.caps,
+            self.trace.as_ref(),
+            bucket,
+            "delete",
+            bucket.store.delete(&key),
+        )
+        .await)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
         let bucket = self.bucket(&bucket)?;
-        Ok(on_store(&self.caps, bucket, "exists", bucket.store.exists(&key)).await)
+        Ok(on_store(
+            &self.caps,
+            self.trace.as_ref(),
+            bucket,
+            "exists",
+            bucket.store.exists(&key),
+        )
+        .await)
     }
 
     async fn list_keys(
@@ -84,6 +108,7 @@ impl store::HostBucket for Host {
         let bucket = self.bucket(&bucket)?;
         Ok(observed(
             &self.caps,
+            self.trace.as_ref(),
             "key_value",
             &bucket.name,
             "list_keys",
@@ -110,6 +135,7 @@ impl atomics::Host for Host {
         let bucket = self.bucket(&bucket)?;
         Ok(on_store(
             &self.caps,
+            self.trace.as_ref(),
             bucket,
             "increment",
             bucket.store.increment(&key, delta),
@@ -125,16 +151,20 @@ impl batch::Host for Host {
         keys: Vec<String>,
     ) -> Outcome<Vec<Option<(String, Vec<u8>)>>> {
         let bucket = self.bucket(&bucket)?;
-        Ok(
-            on_store(&self.caps, bucket, "get_many", bucket.store.get_many(&keys))
-                .await
-                .map(|values| {
-                    keys.into_iter()
-                        .zip(values)
-                        .map(|(key, value)| value.map(|v| (key, v)))
-                        .collect()
-                }),
+        Ok(on_store(
+            &self.caps,
+            self.trace.as_ref(),
+            bucket,
+            "get_many",
+            bucket.store.get_many(&keys),
         )
+        .await
+        .map(|values| {
+            keys.into_iter()
+                .zip(values)
+                .map(|(key, value)| value.map(|v| (key, v)))
+                .collect()
+        }))
     }
 
     async fn set_many(
@@ -145,6 +175,7 @@ impl batch::Host for Host {
         let bucket = self.bucket(&bucket)?;
         Ok(on_store(
             &self.caps,
+            self.trace.as_ref(),
             bucket,
             "set_many",
             bucket.store.set_many(&key_values),
@@ -156,6 +187,7 @@ impl batch::Host for Host {
         let bucket = self.bucket(&bucket)?;
         Ok(on_store(
             &self.caps,
+            self.trace.as_ref(),
             bucket,
             "delete_many",
             bucket.store.delete_many(&keys),
@@ -181,6 +213,7 @@ impl kv_expiry::Host for Host {
         let ttl = Some(Duration::from_millis(ttl_ms));
         Ok(on_store(
             &self.caps,
+            self.trace.as_ref(),
             bucket,
             "set",
             bucket.store.set(&key, &value, ttl),

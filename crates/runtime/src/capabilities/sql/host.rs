@@ -51,7 +51,7 @@ impl Host {
         conn: Resource<Connection>,
         step: TransactionStep,
     ) -> Outcome<()> {
-        let caps = self.caps.clone();
+        let (caps, trace) = (self.caps.clone(), self.trace.clone());
         let conn = self.sql_connection(&conn)?;
         let operation = match step {
             TransactionStep::Begin => "begin",
@@ -59,9 +59,11 @@ impl Host {
             TransactionStep::Rollback => "rollback",
         };
         let done = conn.inner.transaction(step);
-        Ok(observed(&caps, "sql", &conn.name, operation, done)
-            .await
-            .map_err(to_wit))
+        Ok(
+            observed(&caps, trace.as_ref(), "sql", &conn.name, operation, done)
+                .await
+                .map_err(to_wit),
+        )
     }
 }
 
@@ -74,7 +76,16 @@ impl sql::HostConnection for Host {
             Err(Denial::Unknown) => return Ok(Err(Error::NoSuchDatabase)),
             Err(Denial::NotGranted) => return Ok(Err(Error::AccessDenied)),
         };
-        match observed(&self.caps, "sql", &name, "connect", db.connect()).await {
+        match observed(
+            &self.caps,
+            self.trace.as_ref(),
+            "sql",
+            &name,
+            "connect",
+            db.connect(),
+        )
+        .await
+        {
             Ok(inner) => Ok(Ok(self.table.push(Connection { inner, name })?)),
             Err(e) => {
                 tracing::warn!(component = %self.caps.component, database = %name, "SQL connection failed: {e}");
@@ -89,13 +100,15 @@ impl sql::HostConnection for Host {
         statement: String,
         params: Vec<Value>,
     ) -> Outcome<u64> {
-        let caps = self.caps.clone();
+        let (caps, trace) = (self.caps.clone(), self.trace.clone());
         let conn = self.sql_connection(&conn)?;
         let params = params.into_iter().map(from_wit).collect();
         let done = conn.inner.execute(&statement, params);
-        Ok(observed(&caps, "sql", &conn.name, "execute", done)
-            .await
-            .map_err(to_wit))
+        Ok(
+            observed(&caps, trace.as_ref(), "sql", &conn.name, "execute", done)
+                .await
+                .map_err(to_wit),
+        )
     }
 
     async fn query(
@@ -104,28 +117,30 @@ impl sql::HostConnection for Host {
         statement: String,
         params: Vec<Value>,
     ) -> Outcome<RowSet> {
-        let caps = self.caps.clone();
+        let (caps, trace) = (self.caps.clone(), self.trace.clone());
         let conn = self.sql_connection(&conn)?;
         let params = params.into_iter().map(from_wit).collect();
         let done = conn.inner.query(&statement, params);
-        Ok(observed(&caps, "sql", &conn.name, "query", done)
-            .await
-            .map(|rows| RowSet {
-                columns: rows
-                    .columns
-                    .into_iter()
-                    .map(|c| Column {
-                        name: c.name,
-                        type_name: c.type_name,
-                    })
-                    .collect(),
-                rows: rows
-                    .rows
-                    .into_iter()
-                    .map(|row| row.into_iter().map(into_wit).collect())
-                    .collect(),
-            })
-            .map_err(to_wit))
+        Ok(
+            observed(&caps, trace.as_ref(), "sql", &conn.name, "query", done)
+                .await
+                .map(|rows| RowSet {
+                    columns: rows
+                        .columns
+                        .into_iter()
+                        .map(|c| Column {
+                            name: c.name,
+                            type_name: c.type_name,
+                        })
+                        .collect(),
+                    rows: rows
+                        .rows
+                        .into_iter()
+                        .map(|row| row.into_iter().map(into_wit).collect())
+                        .collect(),
+                })
+                .map_err(to_wit),
+        )
     }
 
     async fn begin(&mut self, conn: Resource<Connection>) -> Outcome<()> {
