@@ -20,7 +20,7 @@ command -v curl >/dev/null || missing+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
-# The metrics tests (tests/metrics.rs) lint the exposition with promtool and scrape the
+# The metrics tests (tests/observability.rs) lint the exposition with promtool and scrape the
 # server with a real Prometheus.
 command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then

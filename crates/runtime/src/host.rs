@@ -77,10 +77,11 @@ impl Host {
         }
     }
 
-    /// The trace of the request this instance serves now (`None`: not traced).
-    pub(crate) fn set_trace(&mut self, trace: Option<RequestTrace>) {
+    /// Sets the trace of the request this instance serves now (`None`: not traced), and
+    /// returns the one it had.
+    pub(crate) fn replace_trace(&mut self, trace: Option<RequestTrace>) -> Option<RequestTrace> {
         self.hooks.trace.clone_from(&trace);
-        self.trace = trace;
+        std::mem::replace(&mut self.trace, trace)
     }
 
     /// Gives a store made before its request the rest of its middleware chain.
@@ -307,7 +308,7 @@ fn outbound_span(
 ) -> RequestTrace {
     let uri = request.uri();
     let mut attributes = vec![
-        KeyValue::new("tessera.component", caps.component.to_string()),
+        KeyValue::new("tessera.component", caps.component.clone()),
         KeyValue::new("http.request.method", request.method().to_string()),
         KeyValue::new("server.address", uri.host().unwrap_or_default().to_string()),
         // Scheme, authority and path: a query may carry tokens.

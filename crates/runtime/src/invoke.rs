@@ -376,18 +376,15 @@ pub(crate) async fn traced(
     store: &mut Store<Host>,
     ready: Option<Made>,
     trace: Option<&RequestTrace>,
-    component: &str,
+    component: &Arc<str>,
 ) -> wasmtime::Result<Made> {
+    // Untraced, the store holds no trace: `end_guest_span` took the last request's.
     let Some(trace) = trace else {
-        // A reused instance may still hold the trace of its last request.
-        if store.data().trace.is_some() {
-            store.data_mut().set_trace(None);
-        }
         return instantiate(instances, store, ready).await;
     };
     let attributes = |ready: bool| {
         vec![
-            KeyValue::new("tessera.component", component.to_string()),
+            KeyValue::new("tessera.component", component.clone()),
             KeyValue::new("tessera.instance.ready", ready),
         ]
     };
@@ -405,15 +402,14 @@ pub(crate) async fn traced(
         SpanKind::Internal,
         attributes(was_ready),
     );
-    store.data_mut().set_trace(Some(guest));
+    store.data_mut().replace_trace(Some(guest));
     made
 }
 
 /// Ends the span of the guest's call, if the request is traced, as failed with `error`.
 pub(crate) fn end_guest_span(store: &mut Store<Host>, error: Option<&InvokeError>) {
-    if let Some(guest) = store.data_mut().trace.take() {
+    if let Some(guest) = store.data_mut().replace_trace(None) {
         guest.end(error.map(ToString::to_string));
-        store.data_mut().set_trace(None);
     }
 }
 

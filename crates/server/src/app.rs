@@ -45,6 +45,8 @@ impl Endpoint {
 pub(crate) struct RouteTarget {
     pub(crate) endpoint: Endpoint,
     pub(crate) route: HeaderValue,
+    /// The same, for the request's span (shared, not copied per request).
+    pub(crate) pattern: Arc<str>,
     /// One header name per parameter, in path order; built here so requests allocate none.
     pub(crate) param_headers: Vec<HeaderName>,
     pub(crate) wildcard: bool,
@@ -212,6 +214,7 @@ impl App {
             let target = RouteTarget {
                 endpoint,
                 route: route_header,
+                pattern: route.pattern.raw.as_str().into(),
                 param_headers,
                 wildcard: route.pattern.wildcard,
                 chain,

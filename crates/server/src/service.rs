@@ -70,7 +70,7 @@ impl App {
         let trace = self
             .tracer
             .as_ref()
-            .map(|tracer| server_span(tracer, &parts, target.route.to_str().ok(), connection));
+            .map(|tracer| server_span(tracer, &parts, Some(&target.pattern), connection));
         if let Some(trace) = &trace {
             parts.extensions.insert(trace.clone());
         }
@@ -121,11 +121,10 @@ impl App {
         );
         let meter = meter.map(|meter| meter.count(&method, &response));
         let span = trace.map(|trace| ServerSpan::answered(trace, response.status()));
-        match (meter, span) {
-            (None, None) => response,
-            (Some(meter), None) => Holding::wrap(response, meter),
-            (meter, span) => Holding::wrap(response, (meter, span)),
+        if meter.is_none() && span.is_none() {
+            return response;
         }
+        Holding::wrap(response, (meter, span))
     }
 
     /// Logs, counts and traces a request no route matched.

@@ -4,6 +4,8 @@
 //! capability calls) under it. The exporter and sampler are the embedding program's: the
 //! app is given an [`SdkTracer`].
 
+use std::sync::Arc;
+
 use http::request::Parts;
 use http::{Method, StatusCode, Version};
 use opentelemetry::KeyValue;
@@ -22,7 +24,7 @@ use crate::metrics::{METHODS, method_index};
 pub(crate) fn server_span(
     tracer: &SdkTracer,
     parts: &Parts,
-    route: Option<&str>,
+    route: Option<&Arc<str>>,
     connection: &Connection,
 ) -> RequestTrace {
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(&parts.headers));
@@ -36,7 +38,7 @@ pub(crate) fn server_span(
     ];
     let name = match route {
         Some(route) => {
-            attributes.push(KeyValue::new("http.route", route.to_string()));
+            attributes.push(KeyValue::new("http.route", route.clone()));
             format!("{method} {route}")
         }
         None => method.to_string(),

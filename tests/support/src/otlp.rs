@@ -63,8 +63,6 @@ pub struct Exports {
     pub requests: usize,
     /// Spans in them.
     pub spans: usize,
-    /// Whether spans are kept (or only counted).
-    keep: bool,
 }
 
 impl Drop for OtlpReceiver {
@@ -95,11 +93,9 @@ impl OtlpReceiver {
             .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
         let addr = listener.local_addr().expect("a bound address");
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let exports = Arc::new(Mutex::new(Exports {
-            keep,
-            ..Exports::default()
-        }));
-        let (kept, counted) = (spans.clone(), exports.clone());
+        let exports = Arc::new(Mutex::new(Exports::default()));
+        // Only counted: nowhere to keep them.
+        let (kept, counted) = (keep.then(|| spans.clone()), exports.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (kept, counted) = (kept.clone(), counted.clone());
@@ -108,7 +104,7 @@ impl OtlpReceiver {
                         let (kept, counted) = (kept.clone(), counted.clone());
                         async move {
                             Ok::<_, std::convert::Infallible>(
-                                receive(request, &kept, &counted).await,
+                                receive(request, kept.as_deref(), &counted).await,
                             )
                         }
                     });
@@ -160,7 +156,7 @@ impl OtlpReceiver {
 
 async fn receive(
     request: Request<Incoming>,
-    kept: &Mutex<Vec<ReceivedSpan>>,
+    kept: Option<&Mutex<Vec<ReceivedSpan>>>,
     exports: &Mutex<Exports>,
 ) -> Response<Full<Bytes>> {
     let answer = |status: StatusCode, body: Bytes| {
@@ -185,13 +181,12 @@ async fn receive(
         .flat_map(|r| &r.scope_spans)
         .map(|s| s.spans.len())
         .sum();
-    let keep = {
+    {
         let mut exports = exports.lock().expect("not poisoned");
         exports.requests += 1;
         exports.spans += spans;
-        exports.keep
-    };
-    if keep {
+    }
+    if let Some(kept) = kept {
         kept.lock().expect("not poisoned").extend(received(export));
     }
     answer(

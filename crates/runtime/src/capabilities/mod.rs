@@ -194,7 +194,7 @@ pub(crate) async fn observed<T, E: fmt::Display>(
             format!("{operation} {name}"),
             SpanKind::Client,
             vec![
-                KeyValue::new("tessera.component", caps.component.to_string()),
+                KeyValue::new("tessera.component", caps.component.clone()),
                 KeyValue::new("tessera.capability", capability),
                 KeyValue::new("db.namespace", name.to_string()),
                 KeyValue::new("db.operation.name", operation),

@@ -35,7 +35,7 @@ impl Step for TracedStep {
         let span = trace.child(
             format!("middleware {}", self.name),
             SpanKind::Internal,
-            vec![KeyValue::new("tessera.middleware", self.name.to_string())],
+            vec![KeyValue::new("tessera.middleware", self.name.clone())],
         );
         request.extensions_mut().insert(span.clone());
         let responding = self.next.call(request);
