@@ -89,7 +89,7 @@ pub struct AppArgs {
     pub cache_dir: Option<PathBuf>,
 
     /// Compile every component afresh and cache nothing.
-    #[arg(long, conflicts_with = "cache_dir")]
+    #[arg(long, conflicts_with = "cache_dir", env = "TESSERA_NO_CACHE")]
     pub no_cache: bool,
 
     /// The runtime configuration: backends for key-value stores and SQL databases, and
@@ -117,7 +117,7 @@ pub struct UpArgs {
     pub listen: SocketAddr,
 
     /// How long in-flight requests may run on after SIGINT or SIGTERM.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "TESSERA_SHUTDOWN_GRACE")]
     pub shutdown_grace: Duration,
 
     /// The largest request head (request line and headers) a client may send, from 8KiB to
