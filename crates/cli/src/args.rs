@@ -29,7 +29,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the manifest and every component, then serve the application.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Check the manifest and every component (compile, link, try an instance); serve nothing.
     Check(AppArgs),
     /// Build the components that have a [component.<id>.build] section, skipping those whose
@@ -115,6 +115,25 @@ pub struct UpArgs {
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, short, default_value = "127.0.0.1:3000", env = "TESSERA_LISTEN")]
     pub listen: SocketAddr,
+
+    /// Serve HTTPS with this PEM certificate chain (leaf first), HTTP/2 and HTTP/1.1 by ALPN.
+    /// Re-read with the key on SIGHUP; connections already open keep theirs.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "TESSERA_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "TESSERA_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
 
     /// How long in-flight requests may run on after SIGINT or SIGTERM.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "TESSERA_SHUTDOWN_GRACE")]

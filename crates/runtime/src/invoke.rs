@@ -142,12 +142,17 @@ impl HttpComponent {
         let (sender, mut receiver) = oneshot::channel();
         let (request, outparam) = {
             let mut http = store.data_mut().http();
-            let request = http
-                .new_incoming_request(Scheme::Http, request)
-                .map_err(|e| InvokeError::BadRequest {
+            // The server makes a TLS request's URI absolute with `https` (HTTP/2 says it).
+            let scheme = match request.uri().scheme() {
+                Some(scheme) if *scheme == http::uri::Scheme::HTTPS => Scheme::Https,
+                _ => Scheme::Http,
+            };
+            let request = http.new_incoming_request(scheme, request).map_err(|e| {
+                InvokeError::BadRequest {
                     component: self.id.to_string(),
                     reason: format!("{e:#}"),
-                })?;
+                }
+            })?;
             let outparam = http
                 .new_response_outparam(sender)
                 .expect("a fresh resource table has room for one entry");

@@ -16,6 +16,7 @@
 //! - `side`: the accept loop of the admin and metrics listeners.
 //! - `trace`: each request's OpenTelemetry span.
 //! - `serve`: the accept loop ([`Server`]).
+//! - `tls`: the certificate a server presents over TLS ([`Tls`]), re-read on demand.
 //! - `shutdown`: what stops the server ([`Shutdown`]).
 
 #![forbid(unsafe_code)]
@@ -34,6 +35,7 @@ mod serve;
 mod service;
 mod shutdown;
 mod side;
+mod tls;
 mod trace;
 
 pub use admin::{AdminServer, AdminToken};
@@ -49,3 +51,4 @@ pub use router::Router;
 pub use serve::{ServeOptions, Server};
 pub use service::{ClientAddr, Connection};
 pub use shutdown::{DEFAULT_GRACE, Shutdown};
+pub use tls::{Tls, TlsError};

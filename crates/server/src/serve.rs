@@ -1,5 +1,5 @@
-//! The accept loop: HTTP/1.1 with keep-alive and HTTP/2 (h2c, prior knowledge) on one port,
-//! and graceful shutdown.
+//! The accept loop: HTTP/1.1 with keep-alive and HTTP/2 on one port, in cleartext (h2c with
+//! prior knowledge) or over TLS (ALPN), and graceful shutdown.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,13 +13,16 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::{Connection, LiveApp, Shutdown};
+use crate::{Connection, LiveApp, Shutdown, Tls};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a [`Server`] treats its connections.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// How long in-flight requests get to finish after shutdown is requested.
     pub grace: Duration,
@@ -27,6 +30,8 @@ pub struct ServeOptions {
     /// HTTP/1.1, the header list over HTTP/2. A larger one is answered 431 (HTTP/1.1) or has
     /// its stream refused (HTTP/2). At least [`ServeOptions::MIN_HEADER_BYTES`].
     pub max_header_bytes: usize,
+    /// Serve over TLS with this certificate (`None`: cleartext).
+    pub tls: Option<Tls>,
 }
 
 impl ServeOptions {
@@ -42,6 +47,7 @@ impl Default for ServeOptions {
         Self {
             grace: crate::shutdown::DEFAULT_GRACE,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+            tls: None,
         }
     }
 }
@@ -102,8 +108,12 @@ impl Server {
             listener,
             options,
         } = self;
-        let grace = options.grace;
-        let header_bytes = options.max_header_bytes.max(ServeOptions::MIN_HEADER_BYTES);
+        let ServeOptions {
+            grace,
+            max_header_bytes,
+            tls,
+        } = options;
+        let header_bytes = max_header_bytes.max(ServeOptions::MIN_HEADER_BYTES);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -115,6 +125,8 @@ impl Server {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX));
+        // Shared by the connections' tasks.
+        let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
 
@@ -139,7 +151,11 @@ impl Server {
                 .ok()
                 .and_then(|addr| HeaderValue::try_from(addr.to_string()).ok())
                 .unwrap_or_else(|| HeaderValue::from_static("localhost"));
-            let connection = Arc::new(Connection { host, peer });
+            let connection = Arc::new(Connection {
+                host,
+                peer,
+                secure: tls.is_some(),
+            });
             let app = app.clone();
             let service = service_fn(move |request| {
                 // The app as it is now, kept until the response is done: a component replaced
@@ -148,12 +164,37 @@ impl Server {
                 let connection = connection.clone();
                 async move { Ok::<_, std::convert::Infallible>(app.handle(request, &connection).await) }
             });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
+            let tls = tls.as_ref().map(|tls| tls.acceptor().clone());
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
+                let ended = match tls {
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                    Some(acceptor) => {
+                        let stream = match tokio::time::timeout(
+                            TLS_HANDSHAKE_TIMEOUT,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!("TLS handshake with {peer} failed: {error}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake with {peer} timed out");
+                                return;
+                            }
+                        };
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                };
+                if let Err(error) = ended {
                     tracing::debug!("connection ended with an error: {error}");
                 }
             });

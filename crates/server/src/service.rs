@@ -25,6 +25,9 @@ pub struct Connection {
     pub host: HeaderValue,
     /// The client's address.
     pub peer: SocketAddr,
+    /// Whether the connection is TLS: requests that do not say their scheme (HTTP/1.1's
+    /// origin-form) are then given `https`, which is what components see.
+    pub secure: bool,
 }
 
 /// The client's address, in a request's extensions for middleware (per-IP rate limits).
@@ -90,6 +93,12 @@ impl App {
         }
         if parts.uri.authority().is_none() && !headers.contains_key(HOST) {
             headers.insert(HOST, connection.host.clone());
+        }
+        if connection.secure
+            && parts.uri.scheme().is_none()
+            && let Some(uri) = with_https(&parts.uri, headers.get(HOST))
+        {
+            parts.uri = uri;
         }
 
         let (method, uri) = (parts.method.clone(), parts.uri.clone());
@@ -192,6 +201,19 @@ fn remove_reserved(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+}
+
+/// `uri` (origin-form, as HTTP/1.1 sends it) made absolute with the `https` scheme and the
+/// `Host` header's authority; `None` if the `Host` header is not an authority.
+fn with_https(uri: &http::Uri, host: Option<&HeaderValue>) -> Option<http::Uri> {
+    let authority = http::uri::Authority::try_from(host?.as_bytes()).ok()?;
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTPS);
+    parts.authority = Some(authority);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    http::Uri::from_parts(parts).ok()
 }
 
 #[cfg(test)]

@@ -32,7 +32,10 @@ pub(crate) fn server_span(
     let mut attributes = vec![
         KeyValue::new("http.request.method", method),
         KeyValue::new("url.path", parts.uri.path().to_string()),
-        KeyValue::new("url.scheme", "http"),
+        KeyValue::new(
+            "url.scheme",
+            if connection.secure { "https" } else { "http" },
+        ),
         KeyValue::new("network.protocol.version", protocol(parts.version)),
         KeyValue::new("client.address", connection.peer.ip().to_string()),
     ];

@@ -103,7 +103,7 @@ impl App {
     }
 
     /// [`App::serve`] with other [`ServeOptions`]: the grace period, the largest request
-    /// head.
+    /// head, TLS ([`Tls::load`](crate::Tls::load)).
     pub async fn serve_with(
         &self,
         listener: TcpListener,

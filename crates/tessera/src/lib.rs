@@ -39,7 +39,7 @@ pub use error::Error;
 pub use service::{AppService, Responding};
 pub use tessera_server::{
     ClientAddr, Metrics, MetricsServer, ReplaceError, Replaced, ResponseBody, ServeOptions,
-    Shutdown,
+    Shutdown, Tls, TlsError,
 };
 
 /// The crates underneath, for what this one does not wrap.

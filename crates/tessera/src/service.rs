@@ -82,7 +82,12 @@ where
         let request = request
             .map(|body| body.map_err(|e| HttpError::InternalError(Some(e.into().to_string()))));
         Box::pin(async move {
-            let connection = Connection { host, peer };
+            // The outer server knows whether it is TLS; a scheme it put in the URI stays.
+            let connection = Connection {
+                host,
+                peer,
+                secure: false,
+            };
             Ok(app.handle(request, &connection).await)
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod otlp;
 pub mod services;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::io::{BufRead as _, BufReader};
@@ -160,7 +161,11 @@ impl Server {
             move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(rest) = line.split("serving http://").nth(1) {
+                    if let Some(rest) = line
+                        .split("serving http://")
+                        .nth(1)
+                        .or_else(|| line.split("serving https://").nth(1))
+                    {
                         let _ = addr_tx.send(leading_addr(rest).parse::<SocketAddr>());
                     }
                     let mut log = log.lock().expect("log lock");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tessera_dev::Builder;
 use tessera_manifest::Handler;
-use tessera_server::{AdminServer, AdminToken, LiveApp, Metrics, MetricsServer, Shutdown};
+use tessera_server::{AdminServer, AdminToken, LiveApp, Metrics, MetricsServer, Shutdown, Tls};
 use tokio::net::TcpListener;
 
 use crate::args::UpArgs;
@@ -28,6 +28,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     {
         return Ok(ExitCode::FAILURE);
     }
+    // Checked before the app loads: a bad certificate fails in milliseconds, not after the
+    // components have compiled.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+        _ => None,
+    };
     let metrics = args.metrics.map(|_| Metrics::new());
     let traces = Traces::from_env(args.otlp_endpoint.as_deref())?;
     let mut builder = builder(&args.app).access_log(args.access_log);
@@ -90,11 +96,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    tracing::info!("serving http://{addr}");
+    let _reload = match &tls {
+        Some(tls) => {
+            tracing::info!(
+                "serving https://{addr} (certificate {})",
+                tls.cert_path().display()
+            );
+            Some(reload_on_hangup(tls.clone())?)
+        }
+        None => {
+            tracing::info!("serving http://{addr}");
+            None
+        }
+    };
     let shutdown = Shutdown::on_signals().context("cannot install signal handlers")?;
     let options = tessera::ServeOptions {
         grace: args.shutdown_grace,
         max_header_bytes: args.max_header_bytes,
+        tls,
     };
     // A signal is a normal way to stop: exit 0 even if the grace period ran out (the server
     // logged which requests were cut off).
@@ -103,6 +122,35 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         traces.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-reads the certificate and key on each SIGHUP (certificate renewal); a file that fails
+/// leaves the certificate served so far in place.
+fn reload_on_hangup(tls: Tls) -> anyhow::Result<AbortOnDrop> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup =
+            signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+        Ok(AbortOnDrop(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(
+                        "SIGHUP: TLS certificate re-read from {}",
+                        tls.cert_path().display()
+                    ),
+                    Err(error) => tracing::error!(
+                        "SIGHUP: {error}; still serving the certificate read before"
+                    ),
+                }
+            }
+        })))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        Ok(AbortOnDrop(tokio::spawn(async {})))
+    }
 }
 
 /// Binds the metrics endpoint and serves it on its own task (aborted when the guard drops).
