@@ -144,6 +144,25 @@ pub struct UpArgs {
     #[arg(long, default_value = "64KiB", value_parser = header_bytes, env = "TESSERA_MAX_HEADER_BYTES")]
     pub max_header_bytes: usize,
 
+    /// How long a client may take to send a request's head (and the next one on a kept-alive
+    /// connection, and to open a connection with its first bytes); slower connections are
+    /// closed (slowloris).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, env = "TESSERA_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Duration,
+
+    /// The most connections open at once; more are closed as they arrive.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), env = "TESSERA_MAX_CONNECTIONS")]
+    pub max_connections: u32,
+
+    /// The most connections open at once from one client address (0: no limit). Behind a
+    /// proxy or load balancer, every connection comes from its address.
+    #[arg(long, default_value_t = 1_000, env = "TESSERA_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: u32,
+
+    /// The most requests in progress at once on one HTTP/2 connection.
+    #[arg(long = "max-h2-streams", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..), env = "TESSERA_MAX_H2_STREAMS")]
+    pub max_h2_streams: u32,
+
     /// Log one line per request at info level (target tessera::access).
     #[arg(long, env = "TESSERA_ACCESS_LOG")]
     pub access_log: bool,

@@ -16,6 +16,7 @@
 //! - `side`: the accept loop of the admin and metrics listeners.
 //! - `trace`: each request's OpenTelemetry span.
 //! - `serve`: the accept loop ([`Server`]).
+//! - `connections`: the limits on connections, in all and per client address.
 //! - `tls`: the certificate a server presents over TLS ([`Tls`]), re-read on demand.
 //! - `shutdown`: what stops the server ([`Shutdown`]).
 
@@ -24,6 +25,7 @@
 mod admin;
 mod app;
 mod body;
+mod connections;
 mod files;
 mod health;
 mod live;

@@ -1,5 +1,7 @@
 //! The accept loop: HTTP/1.1 with keep-alive and HTTP/2 on one port, in cleartext (h2c with
-//! prior knowledge) or over TLS (ALPN), and graceful shutdown.
+//! prior knowledge) or over TLS (ALPN), the limits on what clients may hold (connections in
+//! all and per IP, time to send the headers, streams per HTTP/2 connection), and graceful
+//! shutdown.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,13 +15,16 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::connections::{Admission, Spoken, first_bytes};
 use crate::{Connection, LiveApp, Shutdown, Tls};
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP/2 connection is pinged after this long without frames, and closed if the ping is
+/// not answered within [`H2_PING_TIMEOUT`] (a peer gone without a FIN).
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How a [`Server`] treats its connections.
 #[derive(Debug, Clone)]
@@ -32,6 +37,17 @@ pub struct ServeOptions {
     pub max_header_bytes: usize,
     /// Serve over TLS with this certificate (`None`: cleartext).
     pub tls: Option<Tls>,
+    /// How long a client may take to send a request's head, and to send the next one on a
+    /// keep-alive connection; and how long a new connection may take to say which HTTP
+    /// version it speaks. A client slower than this has its connection closed.
+    pub header_read_timeout: Duration,
+    /// The most connections open at once; more are closed as they are accepted.
+    pub max_connections: usize,
+    /// The most connections open at once from one client IP address (0: no limit). Behind
+    /// a proxy every connection comes from the proxy's address.
+    pub max_connections_per_ip: usize,
+    /// The most requests in progress at once on one HTTP/2 connection.
+    pub max_h2_streams: u32,
 }
 
 impl ServeOptions {
@@ -40,6 +56,16 @@ impl ServeOptions {
     pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
     /// hyper's HTTP/1.1 reader needs room for at least 8 KiB.
     pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+    /// 30 s, hyper's default: a client on a slow mobile link gets its headers through.
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+    /// 10,000: what one process serves comfortably; the file descriptor limit (`ulimit -n`)
+    /// must be above it for it to be reached.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// 1,000: far above what a browser opens (6 per origin), low enough that one address
+    /// cannot take every connection.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
+    /// 200, hyper's default.
+    pub const DEFAULT_MAX_H2_STREAMS: u32 = 200;
 }
 
 impl Default for ServeOptions {
@@ -48,6 +74,10 @@ impl Default for ServeOptions {
             grace: crate::shutdown::DEFAULT_GRACE,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
             tls: None,
+            header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: Self::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_h2_streams: Self::DEFAULT_MAX_H2_STREAMS,
         }
     }
 }
@@ -112,21 +142,33 @@ impl Server {
             grace,
             max_header_bytes,
             tls,
+            header_read_timeout,
+            max_connections,
+            max_connections_per_ip,
+            max_h2_streams,
         } = options;
         let header_bytes = max_header_bytes.max(ServeOptions::MIN_HEADER_BYTES);
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
+        // The version is chosen before hyper sees the connection (ALPN, or the first bytes in
+        // cleartext), so each connection gets a builder for one protocol. hyper's own
+        // detection would wait for the first bytes without a deadline.
+        let mut http1 = auto::Builder::new(TokioExecutor::new()).http1_only();
+        http1
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_read_timeout)
             .max_buf_size(header_bytes)
             .keep_alive(true);
-        builder
+        let mut http2 = auto::Builder::new(TokioExecutor::new()).http2_only();
+        http2
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(max_h2_streams)
+            .keep_alive_interval(H2_PING_INTERVAL)
+            .keep_alive_timeout(H2_PING_TIMEOUT);
         // Shared by the connections' tasks.
-        let builder = Arc::new(builder);
+        let builders = Arc::new((http1, http2));
+        let admission = Admission::new(max_connections, max_connections_per_ip);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
 
@@ -142,6 +184,10 @@ impl Server {
                         continue;
                     }
                 },
+            };
+            // Over a limit: closed now (dropped), so the client knows at once.
+            let Ok(admitted) = admission.admit(peer.ip()) else {
+                continue;
             };
             // Nagle's algorithm can delay small writes by 40 ms on Linux; guests streaming
             // small chunks would feel it.
@@ -164,12 +210,19 @@ impl Server {
                 let connection = connection.clone();
                 async move { Ok::<_, std::convert::Infallible>(app.handle(request, &connection).await) }
             });
-            let builder = builder.clone();
+            let builders = builders.clone();
             let watcher = graceful.watcher();
             let tls = tls.as_ref().map(|tls| tls.acceptor().clone());
             tokio::spawn(async move {
+                let _admitted = admitted;
+                let (http1, http2) = &*builders;
                 let ended = match tls {
                     None => {
+                        let builder = match first_bytes(&stream, header_read_timeout).await {
+                            Some(Spoken::Http1) => http1,
+                            Some(Spoken::Http2) => http2,
+                            None => return,
+                        };
                         let connection = builder.serve_connection(TokioIo::new(stream), service);
                         watcher.watch(connection.into_owned()).await
                     }
@@ -189,6 +242,10 @@ impl Server {
                                 tracing::debug!("TLS handshake with {peer} timed out");
                                 return;
                             }
+                        };
+                        let builder = match stream.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => http2,
+                            _ => http1,
                         };
                         let connection = builder.serve_connection(TokioIo::new(stream), service);
                         watcher.watch(connection.into_owned()).await

@@ -74,6 +74,16 @@ impl AppDir {
     }
 }
 
+/// Copies examples/fastserve's SQL migrations into `dir` (created).
+pub fn fastserve_migrations(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("cannot create the migrations directory");
+    let source = Path::new(WORKSPACE_ROOT).join("examples/fastserve/migrations");
+    for entry in std::fs::read_dir(source).expect("examples/fastserve/migrations") {
+        let entry = entry.expect("a directory entry");
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("cannot copy a migration");
+    }
+}
+
 /// A `[component.<id>]` section serving a built guest, for building manifests in tests.
 pub fn component_section(id: &str, file_stem: &str, extra: &str) -> String {
     format!(
@@ -94,6 +104,7 @@ pub struct ServerOptions {
     args: Vec<String>,
     env: Vec<(String, String)>,
     cache_dir: PathBuf,
+    listen: String,
 }
 
 impl Default for ServerOptions {
@@ -102,6 +113,7 @@ impl Default for ServerOptions {
             args: Vec::new(),
             env: Vec::new(),
             cache_dir: shared_cache_dir(),
+            listen: "127.0.0.1:0".into(),
         }
     }
 }
@@ -116,6 +128,12 @@ impl ServerOptions {
     /// Sets an environment variable for the server.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Listens on `addr` instead of a free port (to restart a server where it was).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr.to_string();
         self
     }
 
@@ -140,7 +158,9 @@ impl Server {
             .arg("up")
             .arg("--manifest")
             .arg(manifest)
-            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg("--listen")
+            .arg(&options.listen)
+            .arg("--cache-dir")
             .arg(options.cache_dir)
             .args(options.args)
             .env("TESSERA_LOG", "info")
@@ -248,6 +268,28 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The CPU time the server has used so far, user and system (from /proc).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("cannot read /proc/<pid>/stat");
+        // After the command name (in parentheses, which may hold spaces): fields 3 onwards;
+        // utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("a stat line")
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        Duration::from_millis(ticks * 10)
     }
 
     /// The server's resident set size, in bytes (from /proc).

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 const INSTALL: &str = "scripts/test.sh installs it (apt-get install -y redis-server postgresql)";
 
-fn free_port() -> u16 {
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -67,6 +68,17 @@ impl Redis {
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs a command with `redis-cli` (e.g. `["KEYS", "app:*"]`); its output.
+    pub fn command(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}); {INSTALL}"));
+        assert!(output.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
 

@@ -114,6 +114,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         grace: args.shutdown_grace,
         max_header_bytes: args.max_header_bytes,
         tls,
+        header_read_timeout: args.header_read_timeout,
+        max_connections: args.max_connections as usize,
+        max_connections_per_ip: args.max_connections_per_ip as usize,
+        max_h2_streams: args.max_h2_streams,
     };
     // A signal is a normal way to stop: exit 0 even if the grace period ran out (the server
     // logged which requests were cut off).

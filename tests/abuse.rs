@@ -1,0 +1,344 @@
+//! End-to-end: what abusive clients get. Slow headers (slowloris), a connection that says
+//! nothing, an idle keep-alive connection, too many headers, too many connections from one
+//! address or in all, 10,000 idle connections, and an HTTP/2 rapid-reset burst; meanwhile
+//! other clients are served. `cargo test --test abuse -- --nocapture` prints the figures.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tessera_test_support::{AppDir, Server, ServerOptions, component_section, get};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+
+fn start(args: &[&str]) -> (AppDir, Server) {
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/...\"\ncomponent = \"echo\"\n\n{}",
+        component_section("echo", "wasi_echo", "")
+    ));
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().args(args.iter().copied()),
+    );
+    (app, server)
+}
+
+/// A connection to `server` from the loopback address `source` (127.0.0.2 and up are as
+/// good as another machine for per-address limits).
+async fn connect_from(source: IpAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(server).await
+}
+
+/// Whether the server has closed `stream` (read gives EOF or an error) within `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(wait, stream.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => panic!("the server sent data to a client that asked nothing"),
+        Err(_) => false,
+    }
+}
+
+/// Serves a GET every 100 ms until `stop`, asserting each answers 200 within a second.
+fn bystander(
+    addr: SocketAddr,
+) -> (
+    tokio::task::JoinHandle<u32>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut served = 0;
+        while !*stopped.borrow() {
+            let started = Instant::now();
+            let reply = tokio::time::timeout(Duration::from_secs(1), get(addr, "/status?code=200"))
+                .await
+                .expect("a bystander waited over a second");
+            assert_eq!(reply.status, 200);
+            assert!(started.elapsed() < Duration::from_secs(1));
+            served += 1;
+            let _ = tokio::time::timeout(Duration::from_millis(100), stopped.changed()).await;
+        }
+        served
+    });
+    (task, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_clients_are_cut_at_the_header_timeout_while_others_are_served() {
+    let (_app, server) = start(&["--header-read-timeout", "2s"]);
+    let (bystander, stop) = bystander(server.addr());
+
+    // Slowloris: a header line every 400 ms, never the end of the head.
+    let mut slow = TcpStream::connect(server.addr()).await.expect("connect");
+    let started = Instant::now();
+    slow.write_all(b"GET /info HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let cut = loop {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if slow.write_all(b"X-Slow: 1\r\n").await.is_err()
+            || closed_within(&mut slow, Duration::from_millis(1)).await
+        {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "the slow client was not cut"
+        );
+    };
+    assert!(
+        cut >= Duration::from_millis(1800),
+        "cut after {cut:?}, before the timeout"
+    );
+
+    // A client that connects and says nothing, and one that starts the HTTP/2 preface and
+    // stops: both closed at the timeout.
+    let mut silent = TcpStream::connect(server.addr()).await.expect("connect");
+    let mut half = TcpStream::connect(server.addr()).await.expect("connect");
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.expect("write");
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)).await,
+        "a silent client stayed"
+    );
+    assert!(
+        closed_within(&mut half, Duration::from_secs(5)).await,
+        "half a preface stayed"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "closed after {waited:?}"
+    );
+
+    // An idle keep-alive connection: served once, then closed after the timeout.
+    let mut idle = TcpStream::connect(server.addr()).await.expect("connect");
+    idle.write_all(b"GET /status?code=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = idle.read(&mut answer).await.expect("read");
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "an idle connection stayed"
+    );
+    println!(
+        "abuse: slowloris cut after {cut:?}; silent and half-preface closed after {waited:?}; idle keep-alive closed after {:?}",
+        started.elapsed()
+    );
+
+    stop.send(true).expect("stop");
+    assert!(bystander.await.expect("bystander") >= 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_100_headers_get_431() {
+    let (_app, server) = start(&[]);
+    for (count, status) in [(90, "200"), (120, "431")] {
+        let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+        let mut head = String::from("GET /status?code=200 HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..count {
+            head.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = vec![0u8; 4096];
+        let n = stream.read(&mut answer).await.expect("read");
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status}")),
+            "{count} headers: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limits_are_closed_at_once_and_others_still_get_in() {
+    let (_app, server) = start(&["--max-connections-per-ip", "50", "--max-connections", "80"]);
+    let crowd: IpAddr = "127.0.0.2".parse().expect("ip");
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        held.push(connect_from(crowd, server.addr()).await.expect("connect"));
+    }
+    let checks = held
+        .iter_mut()
+        .map(|stream| closed_within(stream, Duration::from_millis(500)));
+    let closed = futures_util::future::join_all(checks).await;
+    assert_eq!(closed.iter().filter(|c| **c).count(), 10, "{closed:?}");
+    assert!(closed[..50].iter().all(|c| !c), "the first 50 stay open");
+    held.truncate(50);
+
+    // Another address still gets in, up to the total of 80.
+    assert_eq!(get(server.addr(), "/status?code=200").await.status, 200);
+    let other: IpAddr = "127.0.0.3".parse().expect("ip");
+    let mut more = Vec::new();
+    for _ in 0..31 {
+        more.push(connect_from(other, server.addr()).await.expect("connect"));
+    }
+    let checks = more
+        .iter_mut()
+        .map(|stream| closed_within(stream, Duration::from_millis(500)));
+    let closed = futures_util::future::join_all(checks).await;
+    assert_eq!(
+        closed.iter().filter(|c| **c).count(),
+        1,
+        "the 81st is over the total"
+    );
+
+    // Freed: the crowd's address gets in again.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = connect_from(crowd, server.addr()).await.expect("connect");
+    assert!(!closed_within(&mut again, Duration::from_millis(300)).await);
+    assert!(
+        server
+            .wait_for_log(
+                &["refusing connections over the limit"],
+                Duration::from_secs(2)
+            )
+            .is_some(),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_do_not_stop_new_ones() {
+    let (_app, server) = start(&["--max-connections", "11000"]);
+    let started = Instant::now();
+    let mut idle = Vec::with_capacity(10_000);
+    // Ten addresses, a thousand each: the default limit per address.
+    for host in 2..12u8 {
+        let source = IpAddr::from([127, 0, 0, host]);
+        for _ in 0..1000 {
+            idle.push(connect_from(source, server.addr()).await.expect("connect"));
+        }
+    }
+    let opened = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .expect("the server's fds")
+        .count();
+    assert!(fds >= 10_000, "the server holds {fds} file descriptors");
+
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let asked = Instant::now();
+        assert_eq!(get(server.addr(), "/status?code=200").await.status, 200);
+        latencies.push(asked.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "abuse: 10,000 idle connections opened in {opened:?}; server fds {fds}; new requests: median {:?}, max {:?}",
+        latencies[10], latencies[19]
+    );
+    assert!(latencies[19] < Duration::from_secs(1));
+    // An idle one still works.
+    let stream = idle.pop().expect("a connection");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(connection);
+    let reply = sender
+        .send_request(
+            tessera_test_support::request("GET", "/status?code=204")
+                .body(tessera_test_support::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("an idle connection answers");
+    assert_eq!(reply.status(), 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_rapid_reset_burst_costs_no_more_than_the_requests_and_others_are_served() {
+    let (_app, server) = start(&["--max-h2-streams", "50"]);
+    let addr = server.addr();
+    let open = || async move {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let (sender, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        sender
+    };
+    let request = |path: &str| {
+        http::Request::builder()
+            .uri(format!("http://localhost{path}"))
+            .body(())
+            .expect("request")
+    };
+
+    // The baseline: what finished requests cost.
+    let mut sender = open().await.ready().await.expect("ready");
+    const N: u32 = 2000;
+    let cpu = server.cpu_time();
+    for _ in 0..N {
+        let (response, _) = sender
+            .send_request(request("/status?code=200"), true)
+            .expect("send");
+        let response = response.await.expect("response");
+        assert_eq!(response.status(), 200);
+        sender = sender.ready().await.expect("ready");
+    }
+    let per_request = (server.cpu_time() - cpu) / N;
+    // The server's SETTINGS have arrived by now.
+    assert_eq!(sender.current_max_send_streams(), 50, "--max-h2-streams");
+
+    // The burst: each stream reset as soon as it is sent.
+    let (bystander, stop) = bystander(server.addr());
+    let mut sender = open().await;
+    let cpu = server.cpu_time();
+    let started = Instant::now();
+    let mut reset = 0u32;
+    let mut refused = None;
+    for _ in 0..N * 5 {
+        let ready = match sender.ready().await {
+            Ok(ready) => ready,
+            Err(error) => {
+                refused = Some(error);
+                break;
+            }
+        };
+        sender = ready;
+        match sender.send_request(request("/status?code=200"), false) {
+            Ok((_, mut stream)) => {
+                stream.send_reset(h2::Reason::CANCEL);
+                reset += 1;
+            }
+            Err(error) => {
+                refused = Some(error);
+                break;
+            }
+        }
+    }
+    let burst = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let per_reset = (server.cpu_time() - cpu) / reset.max(1);
+    stop.send(true).expect("stop");
+    let served = bystander.await.expect("bystander");
+    println!(
+        "abuse: rapid reset: {reset} streams reset in {burst:?} ({}), server CPU {per_reset:?} per reset against {per_request:?} per finished request; {served} bystander requests served meanwhile",
+        refused.map_or("the connection stayed open".to_string(), |e| format!(
+            "then the server said: {e}"
+        ))
+    );
+    assert!(reset > 0);
+    assert!(
+        per_reset <= per_request * 2 + Duration::from_micros(50),
+        "a reset stream cost {per_reset:?}, a finished request {per_request:?}"
+    );
+    assert_eq!(get(server.addr(), "/status?code=200").await.status, 200);
+}
