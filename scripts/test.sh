@@ -23,16 +23,20 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # The metrics tests (tests/observability.rs) lint the exposition with promtool and scrape the
 # server with a real Prometheus.
 command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
+# The cluster test (tests/cluster.rs) puts three servers behind nginx.
+command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -q
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# componentize-py (PyPI) in a virtual environment of its own, on PATH for the tests.
-if [ ! -x target/tools/python/bin/componentize-py ]; then
-  python3 -m venv target/tools/python
+# componentize-py (PyPI) in a virtual environment of its own, on PATH for the tests, and
+# kubernetes-validate (PyPI: the Kubernetes API schemas) for deploy/kubernetes (tests/deploy.rs).
+[ -x target/tools/python/bin/pip ] || python3 -m venv target/tools/python
+[ -x target/tools/python/bin/componentize-py ] ||
   target/tools/python/bin/pip install -q componentize-py==0.25.1
-fi
+[ -x target/tools/python/bin/kubernetes-validate ] ||
+  target/tools/python/bin/pip install -q kubernetes-validate==1.37.0
 export PATH="$PWD/target/tools/python/bin:$PATH"
 (cd tests/browser && npm ci --silent --no-audit --no-fund)
 # Dependencies and the guests are built once and shared through target/; a second run only
