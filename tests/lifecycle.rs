@@ -48,6 +48,45 @@ async fn restarting_with_unchanged_components_compiles_nothing() {
     );
 }
 
+/// The deployment step: `tessera check` fills a compile cache, the directory is shipped (here:
+/// copied elsewhere, as into an image layer), and a new process on it compiles nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_filled_by_check_and_shipped_starts_a_new_process_without_compiling() {
+    let app = app();
+    let built = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(TESSERA)
+        .args(["check", "--manifest"])
+        .arg(app.manifest())
+        .arg("--cache-dir")
+        .arg(built.path())
+        .env("TESSERA_LOG", "info")
+        .output()
+        .expect("run tessera check");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert_eq!(log.matches("compiled and cached in").count(), 2, "{log}");
+
+    let shipped = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(built.path()).expect("cache dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), shipped.path().join(entry.file_name())).expect("copy");
+    }
+    drop(built);
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().cache_dir(shipped.path()),
+    );
+    let log = server.log();
+    assert_eq!(
+        log.matches("loaded from the compile cache").count(),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains("compiled and cached"), "{log}");
+    assert_eq!(get(server.addr(), "/a/status?code=200").await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_cache_entry_is_recompiled() {
     let app = app();
