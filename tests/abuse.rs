@@ -213,8 +213,36 @@ async fn connections_over_the_limits_are_closed_at_once_and_others_still_get_in(
     );
 }
 
+/// Raises this process's open-file limit to `wanted` (the server started after inherits it),
+/// within the hard limit: 10,000 connections need that many descriptors on both sides.
+fn raise_fd_limit(wanted: u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("the open files line");
+    // "Max open files  <soft>  <hard>  files"; either may be "unlimited".
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    let number = |text: &str| text.parse::<u64>().unwrap_or(u64::MAX);
+    if number(soft) >= wanted {
+        return;
+    }
+    assert!(
+        number(hard) >= wanted,
+        "the test needs {wanted} open files; the hard limit is {hard} (ulimit -Hn)"
+    );
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &std::process::id().to_string()])
+        .arg(format!("--nofile={wanted}:{hard}"))
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success(), "prlimit --nofile={wanted}:{hard} failed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_idle_connections_do_not_stop_new_ones() {
+    raise_fd_limit(12_000);
     let (_app, server) = start(&["--max-connections", "11000"]);
     let started = Instant::now();
     let mut idle = Vec::with_capacity(10_000);
