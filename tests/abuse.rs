@@ -370,3 +370,86 @@ async fn an_http2_rapid_reset_burst_costs_no_more_than_the_requests_and_others_a
     );
     assert_eq!(get(server.addr(), "/status?code=200").await.status, 200);
 }
+
+/// An HTTP/2 frame header and payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("a small frame");
+    let mut bytes = len.to_be_bytes()[1..].to_vec();
+    bytes.extend([kind, flags]);
+    bytes.extend(stream.to_be_bytes());
+    bytes.extend(payload);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_continuation_flood_is_cut_off_without_growing_the_server() {
+    let (_app, server) = start(&[]);
+    let rss = server.rss_bytes();
+    let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(frame(0x4, 0, 0, &[])); // SETTINGS
+    // HEADERS for GET / (indexed :method GET, :scheme http, :path /), END_STREAM but not
+    // END_HEADERS: the header block goes on in CONTINUATION frames that never end it.
+    opening.extend(frame(0x1, 0x1, 1, &[0x82, 0x86, 0x84]));
+    stream.write_all(&opening).await.expect("write");
+    // Each fragment: 100 literal fields `x-flood: <100 bytes>`, about 11 KB.
+    let mut fragment = Vec::new();
+    for _ in 0..100 {
+        fragment.extend([0x00, 7]);
+        fragment.extend(b"x-flood");
+        fragment.push(100);
+        fragment.extend([b'v'; 100]);
+    }
+    let continuation = frame(0x9, 0, 1, &fragment);
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let cut = loop {
+        if stream.write_all(&continuation).await.is_err() {
+            break true;
+        }
+        sent += continuation.len();
+        if sent > 64 << 20 {
+            break false;
+        }
+    };
+    // If the writes all went through (kernel buffers), the server must still have closed.
+    let closed = cut || closed_or_goaway(&mut stream).await;
+    let grown = server.rss_bytes().saturating_sub(rss);
+    println!(
+        "abuse: CONTINUATION flood: cut after {} KiB sent in {:?}; server RSS grew {} KiB",
+        sent / 1024,
+        started.elapsed(),
+        grown / 1024
+    );
+    assert!(closed, "the server read 64 MiB of one header block");
+    // Socket buffers on both sides take a few MiB before the server's close is seen.
+    assert!(sent < 32 << 20, "{sent} bytes went in before the cut");
+    assert!(grown < 16 << 20, "the server grew {grown} bytes");
+    assert_eq!(get(server.addr(), "/status?code=200").await.status, 200);
+}
+
+/// Reads until the server closes the connection or sends GOAWAY (frame type 7); whether it
+/// did within 5 s.
+async fn closed_or_goaway(stream: &mut TcpStream) -> bool {
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        let mut at = 0;
+        while received.len() >= at + 9 {
+            let len = usize::from(received[at]) << 16
+                | usize::from(received[at + 1]) << 8
+                | usize::from(received[at + 2]);
+            if received[at + 3] == 7 {
+                return true;
+            }
+            at += 9 + len;
+        }
+    }
+    false
+}
