@@ -47,22 +47,38 @@ impl Redis {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let log = dir.path().join("redis.log");
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--logfile"])
-            .arg(&log)
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}); {INSTALL}"));
-        wait_for_port(port, &mut child, "redis-server", &log);
+        let child = Self::spawn(dir.path(), port);
         Self {
             child,
             port,
             _dir: dir,
         }
+    }
+
+    /// Kills the server (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port (after [`Redis::kill`]); its data is gone.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(self._dir.path(), self.port);
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let log = dir.join("redis.log");
+        let mut child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--logfile"])
+            .arg(&log)
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}); {INSTALL}"));
+        wait_for_port(port, &mut child, "redis-server", &log);
+        child
     }
 
     /// `redis://127.0.0.1:<port>`.
