@@ -274,20 +274,11 @@ async fn ten_thousand_idle_connections_do_not_stop_new_ones() {
     assert!(latencies[19] < Duration::from_secs(1));
     // An idle one still works.
     let stream = idle.pop().expect("a connection");
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(connection);
-    let reply = sender
-        .send_request(
-            tessera_test_support::request("GET", "/status?code=204")
-                .body(tessera_test_support::empty())
-                .expect("request"),
-        )
+    let mut client = tessera_test_support::Client::over(stream, false)
         .await
-        .expect("an idle connection answers");
-    assert_eq!(reply.status(), 204);
+        .expect("handshake");
+    let reply = client.get("/status?code=204").await;
+    assert_eq!(reply.status, 204, "an idle connection answers");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +78,12 @@ impl Nginx {
         );
         let conf = root.join("nginx.conf");
         std::fs::write(&conf, config).expect("write nginx.conf");
-        let child = Command::new("nginx")
+        // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+        let nginx = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(nginx)
             .arg("-p")
             .arg(root)
             .arg("-c")

@@ -1,18 +1,9 @@
-//! Runtime configuration text: parsed and validated, errors rendered.
+//! `checks::runtime_config` on each input (fuzz/checks.rs).
 #![no_main]
 
-use std::path::Path;
+// Each target calls one of the checks.
+#[allow(dead_code)]
+#[path = "../checks.rs"]
+mod checks;
 
-use libfuzzer_sys::fuzz_target;
-use tessera_manifest::RuntimeConfig;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Err(error) =
-        RuntimeConfig::parse(text, Path::new("/nonexistent/fuzz/runtime.toml"), None)
-    {
-        let _ = error.to_string();
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::runtime_config(data));

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use tessera::ServeOptions;
 
 /// Tessera: serve web backends built from WebAssembly components.
 #[derive(Debug, Parser)]
@@ -151,16 +152,16 @@ pub struct UpArgs {
     pub header_read_timeout: Duration,
 
     /// The most connections open at once; more are closed as they arrive.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), env = "TESSERA_MAX_CONNECTIONS")]
+    #[arg(long, default_value_t = ServeOptions::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..), env = "TESSERA_MAX_CONNECTIONS")]
     pub max_connections: u32,
 
     /// The most connections open at once from one client address (0: no limit). Behind a
     /// proxy or load balancer, every connection comes from its address.
-    #[arg(long, default_value_t = 1_000, env = "TESSERA_MAX_CONNECTIONS_PER_IP")]
+    #[arg(long, default_value_t = ServeOptions::DEFAULT_MAX_CONNECTIONS_PER_IP as u32, env = "TESSERA_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: u32,
 
     /// The most requests in progress at once on one HTTP/2 connection.
-    #[arg(long = "max-h2-streams", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..), env = "TESSERA_MAX_H2_STREAMS")]
+    #[arg(long = "max-h2-streams", default_value_t = ServeOptions::DEFAULT_MAX_H2_STREAMS, value_parser = clap::value_parser!(u32).range(1..), env = "TESSERA_MAX_H2_STREAMS")]
     pub max_h2_streams: u32,
 
     /// Log one line per request at info level (target tessera::access).

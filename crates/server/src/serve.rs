@@ -227,21 +227,8 @@ impl Server {
                         watcher.watch(connection.into_owned()).await
                     }
                     Some(acceptor) => {
-                        let stream = match tokio::time::timeout(
-                            TLS_HANDSHAKE_TIMEOUT,
-                            acceptor.accept(stream),
-                        )
-                        .await
-                        {
-                            Ok(Ok(stream)) => stream,
-                            Ok(Err(error)) => {
-                                tracing::debug!("TLS handshake with {peer} failed: {error}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!("TLS handshake with {peer} timed out");
-                                return;
-                            }
+                        let Some(stream) = tls_handshake(&acceptor, stream, peer).await else {
+                            return;
                         };
                         let builder = match stream.get_ref().1.alpn_protocol() {
                             Some(b"h2") => http2,
@@ -274,6 +261,26 @@ impl Server {
                 tracing::warn!("in-flight requests did not finish within {grace:?}; stopping anyway");
                 false
             }
+        }
+    }
+}
+
+/// The TLS handshake of a connection from `peer`, within [`TLS_HANDSHAKE_TIMEOUT`]; `None`
+/// (logged) if it failed or took too long.
+async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!("TLS handshake with {peer} failed: {error}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake with {peer} timed out");
+            None
         }
     }
 }

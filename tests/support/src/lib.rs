@@ -401,23 +401,35 @@ impl Client {
 
     /// Opens an HTTP/1.1 connection, or says why it could not (a server still starting).
     pub async fn try_http1(addr: SocketAddr) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(connection);
-        Ok(Self::Http1(sender))
+        Self::over(TcpStream::connect(addr).await?, false).await
     }
 
     /// Opens an HTTP/2 connection with prior knowledge.
     pub async fn http2(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("cannot connect");
-        let (sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        Self::over(stream, true).await.expect("HTTP/2 handshake")
+    }
+
+    /// HTTP/2 (`http2`) or HTTP/1.1 over a connection already open (TCP, TLS).
+    pub async fn over<I>(io: I, http2: bool) -> std::io::Result<Self>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        if http2 {
+            let (sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(std::io::Error::other)?;
+            tokio::spawn(connection);
+            Ok(Self::Http2(sender))
+        } else {
+            let (sender, connection) = hyper::client::conn::http1::handshake(io)
                 .await
-                .expect("HTTP/2 handshake");
-        tokio::spawn(connection);
-        Self::Http2(sender)
+                .map_err(std::io::Error::other)?;
+            tokio::spawn(connection);
+            Ok(Self::Http1(sender))
+        }
     }
 
     /// Sends a request; the response head.

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, date_time_ymd,
 };
@@ -137,19 +136,7 @@ pub async fn connect(
             .clone()
             .into_owned(),
     };
-    let io = TokioIo::new(stream);
-    let client = if negotiated.alpn.as_deref() == Some(b"h2") {
-        let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(connection);
-        Client::Http2(sender)
-    } else {
-        let (sender, connection) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(connection);
-        Client::Http1(sender)
-    };
+    let http2 = negotiated.alpn.as_deref() == Some(b"h2");
+    let client = Client::over(stream, http2).await?;
     Ok((client, negotiated))
 }

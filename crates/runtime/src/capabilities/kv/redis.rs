@@ -28,10 +28,9 @@ impl RedisKv {
         let client =
             redis::Client::open(url).map_err(|e| KvError(format!("bad Redis url: {e}")))?;
         // Reconnection keeps trying, at most a second apart, each attempt bounded by the call
-        // timeout.
+        // timeout (calls themselves are bounded in `run`).
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
-            .set_response_timeout(Some(CALL_TIMEOUT))
             .set_max_delay(CALL_TIMEOUT);
         let connect = ConnectionManager::new_with_config(client, config);
         let conn = tokio::time::timeout(Duration::from_secs(10), connect)
