@@ -47,6 +47,12 @@ pub enum Rejection {
         /// Which limit.
         message: String,
     },
+    /// The request is malformed in a way hyper lets through: ambiguous framing, a missing or
+    /// repeated `Host`, a body that broke off.
+    BadRequest {
+        /// What is wrong.
+        message: String,
+    },
     /// The client did not send its body in time.
     RequestTimeout {
         /// The time allowed.
@@ -100,6 +106,7 @@ impl Rejection {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidJson { .. } => StatusCode::BAD_REQUEST,
@@ -127,6 +134,7 @@ impl Rejection {
             Self::Unauthorized { message, .. }
             | Self::Forbidden { message }
             | Self::HeadersTooLarge { message }
+            | Self::BadRequest { message }
             | Self::UnsupportedMediaType { message }
             | Self::InvalidJson { message } => message.clone(),
             Self::TooManyRequests { retry_after, .. } => {

@@ -201,6 +201,7 @@ impl Server {
                 host,
                 peer,
                 secure: tls.is_some(),
+                wire: true,
             });
             let app = app.clone();
             let service = service_fn(move |request| {

@@ -1,12 +1,16 @@
 //! The request path: route, tell the guest how it matched, run the component, answer.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, HOST};
-use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http::header::{
+    ACCESS_CONTROL_REQUEST_METHOD, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING,
+};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 
@@ -28,6 +32,10 @@ pub struct Connection {
     /// Whether the connection is TLS: requests that do not say their scheme (HTTP/1.1's
     /// origin-form) are then given `https`, which is what components see.
     pub secure: bool,
+    /// Whether this server read the request off the wire: its HTTP/1 framing is then checked
+    /// (`ambiguous`). A request handed in by another server (Tessera as a library) was that
+    /// server's to check, and one built in a test need not say `Host`.
+    pub wire: bool,
 }
 
 /// The client's address, in a request's extensions for middleware (per-IP rate limits).
@@ -47,6 +55,18 @@ impl App {
     {
         let started = self.access_log.then(Instant::now);
         let (mut parts, body) = request.into_parts();
+        if connection.wire
+            && let Some(problem) = ambiguous(&parts)
+        {
+            let mut response = Rejection::BadRequest {
+                message: problem.into(),
+            }
+            .into_response(None);
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return self.unrouted(started, &parts, connection, response);
+        }
         let matched = match self.router.at(&parts.method, parts.uri.path()) {
             Ok(matched) => matched,
             Err(RouteError::MethodNotAllowed(methods)) => match preflight_method(&parts)
@@ -102,7 +122,19 @@ impl App {
         }
 
         let (method, uri) = (parts.method.clone(), parts.uri.clone());
-        let response = match (&target.chain, &target.endpoint) {
+        // A body that breaks off (malformed chunks, a client gone mid-body) fails the
+        // component reading it; the client, not the component, is to blame for that.
+        let broken = (!body.is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let body = {
+            let broken = broken.clone();
+            body.map_err(move |error| {
+                if let Some(broken) = &broken {
+                    broken.store(true, Ordering::Relaxed);
+                }
+                error
+            })
+        };
+        let mut response = match (&target.chain, &target.endpoint) {
             // The common case stays as lean as it was before middleware existed: no boxed
             // body, no extensions, no service stack.
             (None, Endpoint::Component(component)) => {
@@ -116,6 +148,14 @@ impl App {
                 chain.call(Request::from_parts(parts, body)).await
             }
         };
+        if response.status().is_server_error()
+            && broken.is_some_and(|broken| broken.load(Ordering::Relaxed))
+        {
+            response = Rejection::BadRequest {
+                message: "the request body is malformed or ended early".into(),
+            }
+            .into_response(None);
+        }
         let request_id = target
             .request_id_header
             .as_ref()
@@ -190,6 +230,41 @@ fn preflight_method(parts: &http::request::Parts) -> Option<Method> {
     }
     let wanted = parts.headers.get(ACCESS_CONTROL_REQUEST_METHOD)?;
     Method::from_bytes(wanted.as_bytes()).ok()
+}
+
+/// What makes an HTTP/1 request's framing ambiguous that hyper lets through. A proxy in front
+/// may read such a request differently from hyper, and take the rest of its body for another
+/// request (request smuggling), so it is refused and its connection closed (RFC 9112, 3.2 and
+/// 6.3). hyper itself refuses differing `Content-Length`s, codings other than a final
+/// `chunked`, `Transfer-Encoding` in HTTP/1.0 and obsolete line folding.
+fn ambiguous(parts: &http::request::Parts) -> Option<&'static str> {
+    if !matches!(parts.version, Version::HTTP_10 | Version::HTTP_11) {
+        return None;
+    }
+    let headers = &parts.headers;
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if headers.contains_key(CONTENT_LENGTH) {
+            return Some("the request has both Transfer-Encoding and Content-Length: send one");
+        }
+        let mut codings = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','));
+        let chunked = codings
+            .next()
+            .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        if !chunked || codings.next().is_some() {
+            return Some("Transfer-Encoding must be `chunked`, once");
+        }
+    }
+    if headers.get_all(CONTENT_LENGTH).iter().nth(1).is_some() {
+        return Some("the request has more than one Content-Length");
+    }
+    match headers.get_all(HOST).iter().count() {
+        0 if parts.version == Version::HTTP_11 => Some("an HTTP/1.1 request needs a Host header"),
+        0 | 1 => None,
+        _ => Some("the request has more than one Host header"),
+    }
 }
 
 /// Removes every `tessera-*` header a client sent, so a guest can trust the ones it sees.

@@ -87,6 +87,7 @@ where
                 host,
                 peer,
                 secure: false,
+                wire: false,
             };
             Ok(app.handle(request, &connection).await)
         })
