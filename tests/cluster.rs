@@ -124,6 +124,19 @@ impl Drop for Nginx {
     }
 }
 
+/// One `tessera up` of `manifest` per options, started at once.
+fn start_nodes(manifest: &Path, options: impl Iterator<Item = ServerOptions>) -> Vec<Server> {
+    std::thread::scope(|scope| {
+        let starts: Vec<_> = options
+            .map(|options| scope.spawn(move || Server::start_with(TESSERA, manifest, options)))
+            .collect();
+        starts
+            .into_iter()
+            .map(|s| s.join().expect("start"))
+            .collect()
+    })
+}
+
 #[derive(Default)]
 struct Tally {
     gets_ok: u64,
@@ -209,20 +222,7 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
             .args(["--access-log"])
     };
     // All three at once on one PostgreSQL: the migrations run once.
-    let manifest = app.manifest();
-    let mut nodes: Vec<Server> = std::thread::scope(|scope| {
-        let starts: Vec<_> = ports
-            .iter()
-            .map(|&addr| {
-                let (manifest, options) = (&manifest, options(addr));
-                scope.spawn(move || Server::start_with(TESSERA, manifest, options))
-            })
-            .collect();
-        starts
-            .into_iter()
-            .map(|s| s.join().expect("start"))
-            .collect()
-    });
+    let mut nodes = start_nodes(&app.manifest(), ports.iter().map(|&addr| options(addr)));
     let nginx = Nginx::start(&ports);
     assert_eq!(get(nginx.addr, "/api/db?id=7").await.json()["id"], 7);
 
@@ -248,7 +248,7 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
     tokio::time::sleep(RESTART_AT - KILL_AT).await;
     let restarted_at = Instant::now();
     nodes[1] = tokio::task::spawn_blocking({
-        let (manifest, options) = (manifest.clone(), options(ports[1]));
+        let (manifest, options) = (app.manifest(), options(ports[1]));
         move || Server::start_with(TESSERA, &manifest, options)
     })
     .await
@@ -332,4 +332,96 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
     );
     let direct = get(ports[1], "/api/db?id=3").await;
     assert_eq!(direct.json()["id"], 3);
+}
+
+/// Three nodes that share their rate-limit buckets through Redis (`store = "default"`) admit
+/// `burst` requests in all, however the requests are spread over them and however many arrive
+/// at once; a limit without a store admits `burst` per node. With Redis gone, the shared
+/// limit lets requests through (and says so in the log) rather than failing its route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_with_a_store_are_shared_by_the_nodes() {
+    let mut redis = Redis::start();
+    let limit = |name: &str, burst: u32, store: &str| {
+        format!(
+            "[middleware.{name}]\ntype = \"rate_limit\"\nrequests = {burst}\nper = \"1h\"\n{store}\n"
+        )
+    };
+    let app = AppDir::new(&format!(
+        "{}{}{}\
+         [[route]]\npath = \"/shared/...\"\ncomponent = \"echo\"\nmiddleware = [\"shared\"]\n\n\
+         [[route]]\npath = \"/burst/...\"\ncomponent = \"echo\"\nmiddleware = [\"burst\"]\n\n\
+         [[route]]\npath = \"/local/...\"\ncomponent = \"echo\"\nmiddleware = [\"local\"]\n\n{}",
+        limit("shared", 10, "store = \"default\""),
+        limit("burst", 25, "store = \"default\""),
+        limit("local", 10, ""),
+        component_section("echo", "wasi_echo", ""),
+    ));
+    let runtime = runtime_config(app.path(), Some(&redis), None);
+    let nodes = start_nodes(
+        &app.manifest(),
+        (0..3).map(|_| {
+            ServerOptions::default().env("TESSERA_RUNTIME_CONFIG", &runtime.display().to_string())
+        }),
+    );
+    let addrs: Vec<SocketAddr> = nodes.iter().map(Server::addr).collect();
+
+    // One after another, round robin over the nodes.
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        statuses.push(get(addrs[n % 3], "/shared/info").await.status);
+    }
+    assert_eq!(statuses[..10], [200; 10], "{statuses:?}");
+    assert_eq!(statuses[10..], [429; 20], "{statuses:?}");
+    let refused = get(addrs[1], "/shared/info").await;
+    let retry: u64 = refused
+        .header("retry-after")
+        .expect("retry-after")
+        .parse()
+        .unwrap();
+    assert!(
+        (300..=360).contains(&retry),
+        "one request per 6 min: {retry}"
+    );
+
+    // All at once: the script runs atomically in Redis, so exactly the burst gets through.
+    let concurrent: Vec<_> = (0..75)
+        .map(|n| tokio::spawn(get(addrs[n % 3], "/burst/info")))
+        .collect();
+    let mut admitted = 0;
+    for request in concurrent {
+        match request.await.expect("request").status.as_u16() {
+            200 => admitted += 1,
+            status => assert_eq!(status, 429),
+        }
+    }
+    assert_eq!(admitted, 25, "75 requests at once over 3 nodes, burst 25");
+
+    // Without a store, each node has its own buckets.
+    let mut admitted = 0;
+    for n in 0..36 {
+        if get(addrs[n % 3], "/local/info").await.status == 200 {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 30, "10 per node");
+
+    // The buckets are in Redis, under the store's keys.
+    let keys = redis.command(&["KEYS", "*ratelimit:*"]);
+    assert!(keys.contains("ratelimit:shared:ip:127.0.0.1"), "{keys}");
+
+    redis.kill();
+    let started = Instant::now();
+    assert_eq!(get(addrs[0], "/shared/info").await.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        nodes[0]
+            .log()
+            .contains("admitting requests until it answers"),
+        "{}",
+        nodes[0].log()
+    );
 }

@@ -57,6 +57,7 @@ pub use grants::{Grants, HostPattern, Named, Variable, VariableSource, is_variab
 pub use middleware::{
     ApiKeySpec, CompressionSpec, CorsSpec, FileSetting, GuardSpec, JWT_ALGORITHMS, JsonSchemaSpec,
     JwtKey, JwtSpec, MiddlewareKind, MiddlewareSpec, RateKey, RateLimitSpec, SecretSetting,
+    StoreSetting,
 };
 pub use migrations::{Migration, SqlDatabaseSpec};
 pub use model::{ComponentSpec, Handler, Limits, Manifest, Reuse, Route};

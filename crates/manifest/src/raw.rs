@@ -118,6 +118,7 @@ pub(crate) struct RawMiddleware {
     pub per: Option<Spanned<toml::Value>>,
     pub burst: Option<Spanned<i64>>,
     pub key: Option<Spanned<String>>,
+    pub store: Option<Spanned<String>>,
     // body_limit, json_schema
     pub max: Option<Spanned<toml::Value>>,
     // header_limit

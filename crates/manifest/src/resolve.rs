@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{Diagnostic, ManifestError, did_you_mean};
-use crate::{HostPattern, Manifest, MiddlewareKind, RuntimeConfig, SecretSetting, VariableSource};
+use crate::{
+    HostPattern, KvBackend, Manifest, MiddlewareKind, RuntimeConfig, SecretSetting, StoreSetting,
+    VariableSource,
+};
 
 /// What one component may use, every name known to exist and every variable with a value.
 #[derive(Debug, Clone, Default)]
@@ -163,6 +166,52 @@ impl Manifest {
         }
     }
 
+    /// The stores that `rate_limit` steps share their buckets through (`store = "..."`).
+    pub fn shared_limit_stores(&self) -> impl Iterator<Item = &StoreSetting> {
+        self.middleware
+            .values()
+            .filter_map(|spec| match &spec.kind {
+                MiddlewareKind::RateLimit(limit) => limit.store.as_ref(),
+                _ => None,
+            })
+    }
+
+    /// Why `store` cannot hold rate-limit buckets shared by several nodes, if it cannot: it
+    /// is not defined, or it is embedded (private to this process).
+    fn unshareable(&self, store: &StoreSetting, runtime: &RuntimeConfig) -> Option<Diagnostic> {
+        let (problem, fix) = match runtime.key_value_stores.get(&store.name) {
+            Some(KvBackend::Redis { .. }) => return None,
+            Some(KvBackend::Embedded { .. }) => (
+                format!(
+                    "the key-value store \"{}\" is embedded, private to this process: buckets \
+                     kept in it would still be per node",
+                    store.name
+                ),
+                format!(
+                    "give [key_value_store.{}] type = \"redis\" in {}, or remove `store` for a \
+                     limit per node",
+                    store.name,
+                    runtime.describe()
+                ),
+            ),
+            None => (
+                format!("unknown key-value store \"{}\"", store.name),
+                match did_you_mean(
+                    &store.name,
+                    runtime.key_value_stores.keys().map(String::as_str),
+                ) {
+                    Some(close) => format!("did you mean \"{close}\"?"),
+                    None => format!(
+                        "define [key_value_store.{}] with type = \"redis\" in {}",
+                        store.name,
+                        runtime.describe()
+                    ),
+                },
+            ),
+        };
+        Some(Diagnostic::new(&self.file, store.key.clone(), problem, fix).at_line(store.line))
+    }
+
     fn missing_secret(
         &self,
         key: impl Into<String>,
@@ -215,6 +264,11 @@ impl Manifest {
                     values.insert(key.clone(), value);
                 }
                 None => diagnostics.push(self.missing_secret(key, *line, name, runtime)),
+            }
+        }
+        for store in self.shared_limit_stores() {
+            if let Some(diagnostic) = self.unshareable(store, runtime) {
+                diagnostics.push(diagnostic);
             }
         }
         if diagnostics.is_empty() {
@@ -309,5 +363,47 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("TESSERA_SECRET_API_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn a_shared_rate_limit_needs_a_redis_store() {
+        let (_dir, manifest) = app(
+            "\n[middleware.limit]\ntype = \"rate_limit\"\nrequests = 10\nper = \"1m\"\nstore = \"shared\"\n",
+        );
+        let config =
+            |text: &str| RuntimeConfig::parse(text, Path::new("/app/runtime.toml"), None).unwrap();
+        let redis = config("[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://h\"\n");
+        assert!(manifest.resolve_middleware(&redis, |_| None).is_ok());
+        assert_eq!(
+            manifest
+                .shared_limit_stores()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["shared"]
+        );
+
+        let err = manifest
+            .resolve_middleware(
+                &config("[key_value_store.shard]\ntype = \"redis\"\nurl = \"redis://h\"\n"),
+                |_| None,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("middleware.limit.store"), "{err}");
+        assert!(err.contains("unknown key-value store \"shared\""), "{err}");
+        assert!(err.contains("did you mean \"shard\"?"), "{err}");
+
+        let err = manifest
+            .resolve_middleware(
+                &config("[key_value_store.shared]\ntype = \"embedded\"\n"),
+                |_| None,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is embedded, private to this process"),
+            "{err}"
+        );
+        assert!(err.contains("type = \"redis\""), "{err}");
     }
 }

@@ -3,19 +3,18 @@
 //! timeout is dropped.
 //!
 //! A connection over a limit is closed as soon as it is accepted (the client sees the close at
-//! once rather than waiting in the kernel's backlog), and a warning says so at most every
-//! [`WARN_EVERY`]: a flood must not become a flood of log lines too.
+//! once rather than waiting in the kernel's backlog), and a warning says so at most every 10 s
+//! ([`WarnEvery`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-/// The least time between two warnings about refused connections.
-const WARN_EVERY: Duration = Duration::from_secs(10);
+use crate::warn_every::WarnEvery;
 
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -28,9 +27,7 @@ pub(crate) struct Admission {
     open: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     refused: AtomicU64,
-    started: Instant,
-    /// Seconds after `started` of the last warning.
-    warned_at: AtomicU64,
+    warn: WarnEvery,
 }
 
 /// Why a connection was refused.
@@ -54,8 +51,7 @@ impl Admission {
             open: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             refused: AtomicU64::new(0),
-            started: Instant::now(),
-            warned_at: AtomicU64::new(0),
+            warn: WarnEvery::new(),
         })
     }
 
@@ -89,14 +85,7 @@ impl Admission {
 
     fn note_refusal(&self, ip: IpAddr, reason: Refused) {
         let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = self.started.elapsed().as_secs() + 1;
-        let last = self.warned_at.load(Ordering::Relaxed);
-        if (last == 0 || now >= last + WARN_EVERY.as_secs())
-            && self
-                .warned_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.warn.due() {
             let (limit, what) = match reason {
                 Refused::Total => (self.max_total, "--max-connections"),
                 Refused::PerIp => (self.max_per_ip, "--max-connections-per-ip"),

@@ -39,6 +39,7 @@ mod shutdown;
 mod side;
 mod tls;
 mod trace;
+mod warn_every;
 
 pub use admin::{AdminServer, AdminToken};
 pub use app::{App, PARAM_HEADER_PREFIX, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};

@@ -10,7 +10,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -216,7 +216,11 @@ impl AppBuilder {
                 middleware.trace_steps(self.tracer.is_some());
                 middleware
             })?;
-        let mut backends = Backends::open(&runtime, &grants, purpose)
+        let shared_limits: BTreeSet<String> = manifest
+            .shared_limit_stores()
+            .map(|store| store.name.clone())
+            .collect();
+        let mut backends = Backends::open(&runtime, &grants, &shared_limits, purpose)
             .await
             .map_err(|errors| {
                 let file = runtime.file.as_ref().unwrap_or(&manifest.file);
@@ -259,6 +263,7 @@ impl AppBuilder {
         if let Some(metrics) = &self.metrics {
             backends.observe(metrics.clone());
         }
+        middleware.share_limits(|name| backends.key_value(name));
         let capabilities: BTreeMap<_, _> = grants
             .iter()
             .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))

@@ -205,6 +205,20 @@ pub struct RateLimitSpec {
     pub burst: u32,
     /// What is counted.
     pub key: RateKey,
+    /// The key-value store (a Redis one) that holds the buckets, shared by every node that
+    /// uses it; without one the buckets are in this process.
+    pub store: Option<StoreSetting>,
+}
+
+/// A setting that names a key-value store.
+#[derive(Debug, Clone)]
+pub struct StoreSetting {
+    /// The store's name in the runtime configuration.
+    pub name: String,
+    /// Its manifest key (such as `middleware.limit.store`).
+    pub key: String,
+    /// The line of that key.
+    pub line: Option<usize>,
 }
 
 /// `compression` settings.

@@ -220,15 +220,20 @@ pub(crate) async fn observed<T, E: fmt::Display>(
 }
 
 impl Backends {
-    /// Opens the stores and databases that some component is granted; those no component
-    /// uses are not touched (no file is created, no server contacted).
+    /// Opens the stores and databases that some component is granted, and the key-value
+    /// stores in `host_kv` (those the host itself uses: shared rate limits); the others are
+    /// not touched (no file is created, no server contacted).
     pub async fn open(
         runtime: &RuntimeConfig,
         grants: &BTreeMap<String, ResolvedGrants>,
+        host_kv: &BTreeSet<String>,
         purpose: Purpose,
     ) -> Result<Self, Vec<BackendError>> {
-        let used_kv: BTreeSet<&String> =
-            grants.values().flat_map(|g| &g.key_value_stores).collect();
+        let used_kv: BTreeSet<&String> = grants
+            .values()
+            .flat_map(|g| &g.key_value_stores)
+            .chain(host_kv)
+            .collect();
         let used_sql: BTreeSet<&String> = grants.values().flat_map(|g| &g.sql_databases).collect();
         let mut errors = Vec::new();
         let mut kv = BTreeMap::new();
@@ -305,6 +310,11 @@ impl Backends {
             outbound: OutboundClient::new(),
             observer: None,
         })
+    }
+
+    /// The open key-value store `name` (a granted one, or one of `host_kv`).
+    pub fn key_value(&self, name: &str) -> Option<Arc<dyn KvStore>> {
+        self.kv.get(name).cloned()
     }
 
     /// Tells `observer` of every key-value and SQL call of the components given capabilities

@@ -9,6 +9,8 @@ use tessera_manifest::{
     CompressionSpec, Diagnostic, FileSetting, Manifest, ManifestError, MiddlewareKind,
 };
 
+use tessera_runtime::capabilities::kv::KvStore;
+
 use super::gates::AnyGate;
 use super::{api_key, guard, json_schema, jwt, limits, rate_limit, tower_layers};
 
@@ -78,7 +80,7 @@ impl Middleware {
                     guard::Guard::build(guard),
                 )))),
                 MiddlewareKind::RateLimit(limit) => Ok(BuiltStep::Gate(AnyGate::RateLimit(
-                    Arc::new(rate_limit::RateLimit::build(limit)),
+                    Arc::new(rate_limit::RateLimit::build(name, limit)),
                 ))),
                 MiddlewareKind::BodyLimit { max } => Ok(BuiltStep::Gate(AnyGate::BodyLimit(
                     Arc::new(limits::BodyLimit { max: *max }),
@@ -134,6 +136,17 @@ impl Middleware {
         Self {
             steps: BTreeMap::new(),
             traced: false,
+        }
+    }
+
+    /// Gives each `rate_limit` step with a `store` that store, as `open` has it (the
+    /// manifest's check made sure it is a Redis one); until then, and if `open` has none,
+    /// such a step admits every request.
+    pub fn share_limits(&self, open: impl Fn(&str) -> Option<Arc<dyn KvStore>>) {
+        for step in self.steps.values() {
+            if let BuiltStep::Gate(AnyGate::RateLimit(limit)) = step {
+                limit.share(&open);
+            }
         }
     }
 

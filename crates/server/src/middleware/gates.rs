@@ -17,7 +17,8 @@ pub(crate) enum AnyGate {
     BodyLimit(Arc<limits::BodyLimit>),
     HeaderLimit(Arc<limits::HeaderLimit>),
     RequestTimeout(Arc<limits::RequestTimeout>),
-    /// The one that waits: it reads the body.
+    /// One that waits: it reads the body. (A `rate_limit` with a `store` waits too, for
+    /// the store.)
     JsonSchema(Arc<json_schema::JsonSchema>),
 }
 
@@ -28,6 +29,7 @@ impl AnyGate {
             Self::Jwt(g) => g.admit(request),
             Self::ApiKey(g) => g.admit(request),
             Self::Guard(g) => g.admit(request),
+            Self::RateLimit(g) if g.is_shared() => return None,
             Self::RateLimit(g) => g.admit(request),
             Self::BodyLimit(g) => g.admit(request),
             Self::HeaderLimit(g) => g.admit(request),
@@ -39,7 +41,10 @@ impl AnyGate {
     pub(super) async fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
         match self {
             Self::JsonSchema(g) => g.admit(request).await,
-            other => other.admit_now(request).expect("only json_schema waits"),
+            Self::RateLimit(g) if g.is_shared() => g.admit_shared(request).await,
+            other => other
+                .admit_now(request)
+                .expect("only json_schema and shared rate limits wait"),
         }
     }
 }

@@ -1,10 +1,17 @@
-//! `type = "rate_limit"`: a token bucket (governor's GCRA) per client IP or per authenticated
-//! subject; 429 with `Retry-After` and the `RateLimit-*` headers of the IETF draft.
+//! `type = "rate_limit"`: a token bucket (GCRA) per client IP or per authenticated subject;
+//! 429 with `Retry-After` and the `RateLimit-*` headers of the IETF draft.
+//!
+//! The buckets are in this process (governor's keyed limiter), or, with `store = "<name>"`,
+//! in that Redis store, shared by every node that uses it: one atomic script per request
+//! ([`KvStore::take_token`]). If the store fails, requests are admitted (a warning says so at
+//! most every 10 s): a rate limit should not turn a Redis outage into an outage of the routes
+//! it guards.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -12,10 +19,12 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use http::Request;
 use tessera_manifest::{RateKey, RateLimitSpec};
+use tessera_runtime::capabilities::kv::KvStore;
 
 use super::RequestBody;
 use super::gate::{Gate, Verdict};
 use super::identity::Identity;
+use crate::warn_every::WarnEvery;
 use crate::{ClientAddr, Rejection};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,24 +44,52 @@ type Limiter = RateLimiter<
 const SWEEP_EVERY: u32 = 4096;
 
 pub(crate) struct RateLimit {
+    /// The step's name in the manifest: the buckets of two steps sharing a store differ.
+    name: String,
     limiter: Limiter,
     key: RateKey,
+    interval: Duration,
     burst: u32,
     checks: AtomicU32,
+    /// The `store` setting, and the store once the backends are open.
+    store: Option<(String, OnceLock<Arc<dyn KvStore>>)>,
+    warn: WarnEvery,
 }
 
 impl RateLimit {
-    pub(crate) fn build(spec: &RateLimitSpec) -> Self {
-        let period = spec.per / spec.requests;
+    pub(crate) fn build(name: &str, spec: &RateLimitSpec) -> Self {
+        let interval = spec.per / spec.requests;
         let burst = NonZeroU32::new(spec.burst).expect("the manifest checked burst >= 1");
-        let quota = Quota::with_period(period)
+        let quota = Quota::with_period(interval)
             .expect("the manifest checked the period is not zero")
             .allow_burst(burst);
         Self {
+            name: name.to_string(),
             limiter: RateLimiter::keyed(quota),
             key: spec.key,
+            interval,
             burst: spec.burst,
             checks: AtomicU32::new(0),
+            store: spec
+                .store
+                .as_ref()
+                .map(|store| (store.name.clone(), OnceLock::new())),
+            warn: WarnEvery::new(),
+        }
+    }
+
+    /// Whether the buckets are in a store shared with other nodes (then [`Self::admit_shared`]
+    /// decides, not [`Gate::admit`]).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Takes the store named by the `store` setting from `open`.
+    pub(crate) fn share(&self, open: impl Fn(&str) -> Option<Arc<dyn KvStore>>) {
+        if let Some((name, store)) = &self.store
+            && let Some(opened) = open(name)
+        {
+            let _ = store.set(opened);
         }
     }
 
@@ -66,6 +103,40 @@ impl RateLimit {
                 .extensions()
                 .get::<Identity>()
                 .map(|identity| Key::Subject(identity.subject().clone())),
+        }
+    }
+
+    fn refusal(&self, wait: Duration) -> Rejection {
+        Rejection::TooManyRequests {
+            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            limit: self.burst,
+        }
+    }
+
+    /// The verdict of the shared buckets.
+    pub(crate) async fn admit_shared(&self, request: &mut Request<RequestBody>) -> Verdict {
+        let Some(key) = self.key_of(request) else {
+            return Ok(None);
+        };
+        let Some((store_name, Some(store))) = self.store.as_ref().map(|(n, s)| (n, s.get())) else {
+            return Ok(None);
+        };
+        let bucket = match &key {
+            Key::Ip(ip) => format!("ratelimit:{}:ip:{ip}", self.name),
+            Key::Subject(subject) => format!("ratelimit:{}:subject:{subject}", self.name),
+        };
+        match store.take_token(&bucket, self.interval, self.burst).await {
+            Ok(None) => Ok(None),
+            Ok(Some(wait)) => Err(self.refusal(wait)),
+            Err(error) => {
+                if self.warn.due() {
+                    tracing::warn!(
+                        "rate limit {}: key-value store \"{store_name}\" failed ({error}); admitting requests until it answers",
+                        self.name
+                    );
+                }
+                Ok(None)
+            }
         }
     }
 }
@@ -82,11 +153,7 @@ impl Gate for RateLimit {
         match self.limiter.check_key(&key) {
             Ok(_) => Ok(None),
             Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(Rejection::TooManyRequests {
-                    retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                    limit: self.burst,
-                })
+                Err(self.refusal(not_until.wait_time_from(DefaultClock::default().now())))
             }
         }
     }

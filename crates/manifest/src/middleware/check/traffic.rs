@@ -1,7 +1,9 @@
 //! Checking the middleware that limit or reshape traffic: `rate_limit`, `header_limit`,
 //! `compression` and `json_schema`.
 
-use super::super::{CompressionSpec, JsonSchemaSpec, MiddlewareKind, RateKey, RateLimitSpec};
+use super::super::{
+    CompressionSpec, JsonSchemaSpec, MiddlewareKind, RateKey, RateLimitSpec, StoreSetting,
+};
 use crate::raw::RawMiddleware;
 
 use super::settings::Settings;
@@ -40,11 +42,17 @@ impl Settings<'_, '_> {
             );
             return None;
         }
+        let store = raw.store.as_ref().map(|name| StoreSetting {
+            name: name.get_ref().clone(),
+            key: self.key("store"),
+            line: self.checker.line(name),
+        });
         Some(RateLimitSpec {
             requests,
             per,
             burst,
             key,
+            store,
         })
     }
 

@@ -46,6 +46,22 @@ pub trait KvStore: Send + Sync {
     async fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), KvError>;
     /// Removes several keys.
     async fn delete_many(&self, keys: &[String]) -> Result<(), KvError>;
+
+    /// One request against the rate-limit bucket `key` (GCRA: one request per `interval`,
+    /// bursts of up to `burst`), atomically for every process that shares the store: `None`
+    /// if it is admitted, else how long until one would be. Only a store shared between
+    /// processes has buckets worth sharing; the others refuse.
+    async fn take_token(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>, KvError> {
+        let _ = (key, interval, burst);
+        Err(KvError(
+            "this store is private to the process: shared rate limits need Redis".into(),
+        ))
+    }
 }
 
 /// An open bucket: the resource behind `wasi:keyvalue/store.bucket`.

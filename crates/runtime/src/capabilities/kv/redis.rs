@@ -20,7 +20,34 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct RedisKv {
     conn: ConnectionManager,
     prefix: String,
+    gcra: redis::Script,
 }
+
+/// One step of GCRA (the generic cell rate algorithm) on the bucket `KEYS[1]`, which holds the
+/// bucket's theoretical arrival time (TAT) in microseconds of Redis's clock: the time at
+/// which it would be empty again. `ARGV[1]` is the interval between requests and `ARGV[2]`
+/// the burst tolerance (interval × (burst − 1)), both in microseconds. A request is admitted
+/// unless the TAT lies more than the tolerance ahead of now; admitting one moves the TAT an
+/// interval on. Returns 0 if admitted, else the microseconds until a request would be.
+///
+/// Redis runs a script atomically, and its clock is the only one: the nodes' clocks never
+/// enter. The key expires when the bucket is full again, so idle clients cost nothing.
+const GCRA: &str = r"
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then
+  tat = now
+end
+if tat - now > tolerance then
+  return tat - now - tolerance
+end
+tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
+return 0
+";
 
 impl RedisKv {
     /// Connects to `url`; fails if the server does not answer.
@@ -40,6 +67,7 @@ impl RedisKv {
         Ok(Self {
             conn,
             prefix: prefix.to_string(),
+            gcra: redis::Script::new(GCRA),
         })
     }
 
@@ -49,13 +77,7 @@ impl RedisKv {
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, KvError> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async(&mut conn)).await {
-            Ok(result) => result.map_err(|e| KvError(format!("Redis: {e}"))),
-            Err(_) => Err(KvError(format!(
-                "Redis did not answer within {}s",
-                CALL_TIMEOUT.as_secs()
-            ))),
-        }
+        bounded(cmd.query_async(&mut conn)).await
     }
 }
 
@@ -144,6 +166,33 @@ impl KvStore for RedisKv {
             cmd.arg(self.key(key));
         }
         self.run::<i64>(&cmd).await.map(drop)
+    }
+
+    async fn take_token(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>, KvError> {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let interval = micros(interval).max(1);
+        let tolerance = interval.saturating_mul(u64::from(burst.saturating_sub(1)));
+        let mut conn = self.conn.clone();
+        let mut call = self.gcra.key(self.key(key));
+        call.arg(interval).arg(tolerance);
+        let wait: u64 = bounded(call.invoke_async(&mut conn)).await?;
+        Ok((wait > 0).then(|| Duration::from_micros(wait)))
+    }
+}
+
+/// `call`, given at most [`CALL_TIMEOUT`].
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, KvError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map_err(|e| KvError(format!("Redis: {e}"))),
+        Err(_) => Err(KvError(format!(
+            "Redis did not answer within {}s",
+            CALL_TIMEOUT.as_secs()
+        ))),
     }
 }
 
