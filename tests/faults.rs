@@ -1,19 +1,27 @@
-//! End-to-end: a backend that fails while the server serves. Redis is killed under load: the
-//! route that uses it answers errors promptly (it does not hang), a route that does not use it
-//! is not slowed, `/readyz` says which store is down; Redis comes back and the route recovers
-//! without a restart of Tessera. `cargo test --test faults -- --nocapture` prints the figures.
+//! End-to-end: a backend that fails while the server serves. Redis is killed, and PostgreSQL
+//! stopped under load: the routes that use them answer errors promptly (they do not hang),
+//! a route that uses neither is not slowed, `/readyz` says which backend is down; the backend
+//! comes back and its routes recover without a restart of Tessera, with every acknowledged
+//! write kept. `cargo test --test faults -- --nocapture` prints the figures.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tessera_test_support::services::{Redis, runtime_config};
-use tessera_test_support::{AppDir, Server, ServerOptions, component_section, empty, get, request};
+use serde_json::json;
+use tessera_test_support::services::{Postgres, Redis, runtime_config};
+use tessera_test_support::{
+    AppDir, Client, Server, ServerOptions, component_section, empty, fastserve_migrations, full,
+    get, request,
+};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// `POST path` through a fresh connection: the status and how long it took.
-async fn post(addr: std::net::SocketAddr, path: &str) -> (u16, Duration) {
+async fn post(addr: SocketAddr, path: &str) -> (u16, Duration) {
     let started = Instant::now();
-    let mut client = tessera_test_support::Client::http1(addr).await;
+    let mut client = Client::http1(addr).await;
     let reply = client
         .fetch(request("POST", path).body(empty()).expect("request"))
         .await;
@@ -91,4 +99,194 @@ async fn redis_killed_under_load_fails_its_route_fast_spares_the_others_and_reco
         started.elapsed()
     );
     assert_eq!(get(metrics, "/readyz").await.status, 200);
+}
+
+/// What one load loop saw: when each request was sent (since the load began), its status
+/// (0: the connection failed) and how long it took; for writes, the values acknowledged.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<(Duration, u16, Duration)>,
+    acknowledged: Vec<i64>,
+}
+
+/// Sends requests on one connection (a new one after a failure) until `stop`: reads of a
+/// quote, inserts of increasing numbers (`write`), or echoes.
+async fn load(addr: SocketAddr, kind: &'static str, stop: Arc<AtomicBool>, began: Instant) -> Seen {
+    let mut seen = Seen::default();
+    let mut client: Option<Client> = None;
+    let mut n = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        if client.is_none() {
+            client = Client::try_http1(addr).await.ok();
+        }
+        let Some(connection) = client.as_mut() else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        n += 1;
+        let req = match kind {
+            "read" => request("GET", &format!("/api/db?id={}", n % 1000 + 1)).body(empty()),
+            "write" => request("POST", "/sql/execute").body(full(
+                json!({"sql": "INSERT INTO acks (n) VALUES ($1)", "params": [n]}).to_string(),
+            )),
+            _ => request("GET", "/echo/status?code=200").body(empty()),
+        };
+        let at = began.elapsed();
+        let reply = match connection.send(req.expect("request")).await {
+            Ok(response) => tessera_test_support::collect(response).await.ok(),
+            Err(_) => None,
+        };
+        let status = reply.as_ref().map_or(0, |r| r.status.as_u16());
+        if reply.is_none() {
+            client = None;
+        }
+        if kind == "write" && status == 200 {
+            seen.acknowledged.push(n);
+        }
+        seen.requests.push((at, status, began.elapsed() - at));
+        // Paced, so that two cores serve the load and PostgreSQL's restart too.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_under_load_fails_its_routes_fast_keeps_acknowledged_writes_and_recovers()
+{
+    let mut postgres = Postgres::start();
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/api/db\"\ncomponent = \"db\"\n\n\
+         [[route]]\npath = \"/sql/...\"\ncomponent = \"caps\"\n\n\
+         [[route]]\npath = \"/echo/...\"\ncomponent = \"echo\"\n\n{}{}{}\
+         [sql_database.default]\nmigrations = \"migrations\"\n",
+        component_section(
+            "db",
+            "fastserve_db",
+            "sql_databases = [\"default\"]\n[component.db.limits]\ntimeout = \"5s\"\n"
+        ),
+        component_section(
+            "caps",
+            "caps",
+            "sql_databases = [\"default\"]\n[component.caps.limits]\ntimeout = \"5s\"\n"
+        ),
+        component_section("echo", "wasi_echo", ""),
+    ));
+    fastserve_migrations(&app.path().join("migrations"));
+    let runtime = runtime_config(app.path(), None, Some(&postgres));
+    let options = ServerOptions::default()
+        .env("TESSERA_RUNTIME_CONFIG", &runtime.display().to_string())
+        .args(["--metrics", "127.0.0.1:0"]);
+    let server = Server::start_with(TESSERA, &app.manifest(), options);
+    let metrics = server.logged_addr("metrics: http://");
+    let mut client = Client::http1(server.addr()).await;
+    let create = json!({"sql": "CREATE TABLE acks (n INT8 NOT NULL, writer INT4)", "params": []});
+    let reply = client
+        .fetch(
+            request("POST", "/sql/execute")
+                .body(full(create.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let began = Instant::now();
+    let loads: Vec<_> = ["read", "read", "write", "echo"]
+        .into_iter()
+        .map(|kind| tokio::spawn(load(server.addr(), kind, stop.clone(), began)))
+        .collect();
+    let (stop_at, restart_at) = (Duration::from_secs(3), Duration::from_secs(8));
+    tokio::time::sleep(stop_at).await;
+    postgres.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = get(metrics, "/readyz").await;
+    let (ready_status, ready_text) = (ready.status.as_u16(), ready.text().trim().to_string());
+    tokio::time::sleep(restart_at.saturating_sub(began.elapsed())).await;
+    let restarted = began.elapsed();
+    postgres.restart();
+    let back = began.elapsed();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for load in loads {
+        seen.push(load.await.expect("load"));
+    }
+    let ready_after = get(metrics, "/readyz").await.status;
+
+    let requests = |i: usize| seen[i].requests.iter();
+    let reads: Vec<_> = requests(0).chain(requests(1)).collect();
+    let down = |at: &Duration| *at > stop_at + Duration::from_millis(500) && *at < restarted;
+    let during: Vec<_> = reads.iter().filter(|(at, ..)| down(at)).collect();
+    let slowest_down = during
+        .iter()
+        .map(|(.., took)| *took)
+        .max()
+        .unwrap_or_default();
+    let mut statuses: Vec<u16> = during.iter().map(|(_, status, _)| *status).collect();
+    statuses.dedup();
+    let recovered = reads
+        .iter()
+        .filter(|(at, status, _)| *at >= back && *status == 200)
+        .map(|(at, ..)| *at - back)
+        .min();
+    let echo = &seen[3].requests;
+    let echo_failed = echo.iter().filter(|(_, status, _)| *status != 200).count();
+    let echo_slowest = echo
+        .iter()
+        .map(|(.., took)| *took)
+        .max()
+        .unwrap_or_default();
+    let writes = &seen[2];
+    println!(
+        "faults: PostgreSQL down for {:?}: {} reads, answered {statuses:?}, slowest {slowest_down:?}; \
+         /readyz {ready_status} {ready_text}; reads answered 200 again {recovered:?} after it was back; \
+         echo: {} requests, {echo_failed} failed, slowest {echo_slowest:?}; \
+         writes: {} sent, {} acknowledged",
+        restarted - stop_at,
+        during.len(),
+        echo.len(),
+        writes.requests.len(),
+        writes.acknowledged.len(),
+    );
+
+    assert!(!during.is_empty());
+    assert!(
+        during.iter().all(|(_, status, _)| *status == 503),
+        "reads while PostgreSQL was down: {statuses:?}\n{}",
+        server.log()
+    );
+    assert!(slowest_down < Duration::from_secs(3), "{slowest_down:?}");
+    assert_eq!(ready_status, 503);
+    assert!(ready_text.contains("default"), "{ready_text}");
+    let recovered = recovered.expect("reads never succeeded after PostgreSQL was back");
+    assert!(recovered < Duration::from_secs(5), "{recovered:?}");
+    assert_eq!(ready_after, 200);
+    assert_eq!(echo_failed, 0);
+    assert!(
+        echo_slowest < Duration::from_millis(500),
+        "{echo_slowest:?}"
+    );
+
+    // Every acknowledged insert survived the immediate shutdown.
+    let query = json!({"sql": "SELECT n FROM acks ORDER BY n", "params": []});
+    let reply = client
+        .fetch(
+            request("POST", "/sql/query")
+                .body(full(query.to_string()))
+                .unwrap(),
+        )
+        .await;
+    let stored: Vec<i64> = reply.json()["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row[0].as_i64().expect("n"))
+        .collect();
+    let missing: Vec<_> = writes
+        .acknowledged
+        .iter()
+        .filter(|n| stored.binary_search(n).is_err())
+        .collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    assert!(!writes.acknowledged.is_empty());
 }

@@ -50,6 +50,7 @@ fn main() {
     for watched in [
         "tests/guests",
         "crates/guest",
+        "crates/sdk",
         "examples",
         "wit",
         "Cargo.lock",

@@ -8,8 +8,8 @@ use http::StatusCode;
 /// `{"error": "<message>", "status": <code>}` with that status.
 ///
 /// `?` turns the SDK's own errors into the right status (a missing parameter is a 400, a
-/// body that is not the JSON asked for a 400 or 415, a store that was not granted a 500), and
-/// any other error into a 500.
+/// body that is not the JSON asked for a 400 or 415, a store that was not granted a 500, a
+/// database that does not answer a 503), and any other error into a 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     status: StatusCode,
@@ -63,6 +63,11 @@ impl Error {
     /// 502 Bad Gateway (an upstream call failed).
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, message)
+    }
+
+    /// 503 Service Unavailable (a backend the handler needs does not answer).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
     /// The status it answers with.

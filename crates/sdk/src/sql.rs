@@ -209,6 +209,8 @@ fn error(name: &str, error: &sql::Error) -> Error {
             e.message
         )),
         sql::Error::Conversion(m) => Error::internal(format!("SQL value conversion: {m}")),
-        sql::Error::Connection(m) => Error::internal(format!("SQL database {name:?}: {m}")),
+        sql::Error::Connection(m) => {
+            Error::unavailable(format!("SQL database {name:?} is unavailable: {m}"))
+        }
     }
 }

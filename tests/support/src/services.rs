@@ -119,7 +119,6 @@ impl Postgres {
         let bin = postgres_bin();
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        let log = dir.path().join("postgres.log");
         let user = run_as();
         if let Some((uid, _)) = user {
             let status = Command::new("chown")
@@ -152,32 +151,60 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let log_file = std::fs::File::create(&log).expect("postgres log");
+        let child = Self::spawn(dir.path(), port);
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server at once (SIGQUIT: PostgreSQL's immediate shutdown, which ends every
+    /// session without a checkpoint, as a crash would).
+    pub fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data (after [`Postgres::kill`]); it
+    /// recovers from its write-ahead log, so committed data is kept.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(self._dir.path(), self.port);
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let log = dir.join("postgres.log");
+        let user = run_as();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("postgres log");
         if let Some((uid, _)) = user {
             let _ = Command::new("chown")
                 .arg(uid.to_string())
                 .arg(&log)
                 .status();
         }
-        let mut server = Command::new(bin.join("postgres"));
+        let mut server = Command::new(postgres_bin().join("postgres"));
         server
             .arg("-D")
-            .arg(&data)
+            .arg(dir.join("data"))
             .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
+            .arg(dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .stdout(Stdio::null())
             .stderr(log_file);
-        as_user(&mut server);
+        if let Some((uid, gid)) = user {
+            server.uid(uid).gid(gid);
+        }
         let mut child = server
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run postgres ({e}); {INSTALL}"));
         wait_for_port(port, &mut child, "postgres", &log);
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
+        child
     }
 
     /// `postgres://tessera@127.0.0.1:<port>/postgres`.

@@ -7,12 +7,20 @@
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::capabilities::error_chain;
 
 use super::{RowSet, SqlColumn, SqlConnection, SqlDatabase, SqlError, SqlValue, TransactionStep};
+
+/// The most a new connection, or the check of a pooled one, may take. With the server down or
+/// unreachable, a request fails in this time instead of waiting for the operating system's
+/// TCP timeouts, up to the component's deadline. (Waiting for a free connection is bounded by
+/// the deadline alone: a busy pool is not a failure.)
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A pool of connections to one PostgreSQL database.
 pub struct PostgresDatabase {
@@ -22,9 +30,12 @@ pub struct PostgresDatabase {
 impl PostgresDatabase {
     /// Builds the pool and checks that the server answers.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, SqlError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| SqlError::Connection(format!("bad PostgreSQL url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -36,10 +47,13 @@ impl PostgresDatabase {
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections as usize)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| SqlError::Connection(e.to_string()))?;
         let db = Self { pool };
-        let probe = tokio::time::timeout(std::time::Duration::from_secs(10), db.pool.get())
+        let probe = tokio::time::timeout(Duration::from_secs(10), db.pool.get())
             .await
             .map_err(|_| SqlError::Connection("PostgreSQL did not answer within 10s".into()))?;
         drop(probe.map_err(|e| {
@@ -266,6 +280,12 @@ fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlErro
 #[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
 fn pg_error(e: tokio_postgres::Error) -> SqlError {
     if let Some(db) = e.as_db_error() {
+        // Class 08 (connection exception) and 57P01–57P03 (the server shutting down, crashed
+        // or starting): the database is unavailable, not the statement wrong.
+        let code = db.code().code();
+        if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
+            return SqlError::Connection(format!("{} ({code})", db.message()));
+        }
         return SqlError::Sql {
             code: Some(db.code().code().to_string()),
             message: db.message().to_string(),
