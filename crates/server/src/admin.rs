@@ -58,9 +58,8 @@ impl AdminToken {
         &self.0
     }
 
-    fn admits(&self, request: &Request<Incoming>) -> bool {
-        let Some(given) = request
-            .headers()
+    pub(crate) fn admits(&self, headers: &http::HeaderMap) -> bool {
+        let Some(given) = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         else {
@@ -112,7 +111,7 @@ async fn answer(live: &LiveApp, token: &AdminToken, request: Request<Incoming>) 
     {
         return response;
     }
-    if !token.admits(&request) {
+    if !token.admits(request.headers()) {
         let mut response = reply(
             StatusCode::UNAUTHORIZED,
             &json!({
@@ -126,11 +125,10 @@ async fn answer(live: &LiveApp, token: &AdminToken, request: Request<Incoming>) 
         return response;
     }
     let path = request.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (request.method(), segments.as_slice()) {
-        (&Method::GET, ["components"]) => list(live),
-        (&Method::PUT, ["components", id]) => {
-            let id = (*id).to_string();
+    match resource(request.method(), &path) {
+        Resource::List => list(live),
+        Resource::Upload(id) => {
+            let id = id.to_string();
             match Limited::new(request.into_body(), MAX_UPLOAD)
                 .collect()
                 .await
@@ -146,15 +144,42 @@ async fn answer(live: &LiveApp, token: &AdminToken, request: Request<Incoming>) 
                 ),
             }
         }
-        (&Method::POST, ["components", id, "reload"]) => replace(live, id, None).await,
-        (_, ["components"] | ["components", _] | ["components", _, "reload"]) => reply(
+        Resource::Reload(id) => replace(live, id, None).await,
+        Resource::WrongMethod => reply(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({ "error": "GET /components, PUT /components/<id>, POST /components/<id>/reload" }),
         ),
-        _ => reply(
+        Resource::None => reply(
             StatusCode::NOT_FOUND,
             &json!({ "error": format!("no admin resource at {path}") }),
         ),
+    }
+}
+
+/// What an authorised admin request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Resource<'p> {
+    /// `GET /components`.
+    List,
+    /// `PUT /components/<id>`, the body a component.
+    Upload(&'p str),
+    /// `POST /components/<id>/reload`.
+    Reload(&'p str),
+    /// One of those paths with another method.
+    WrongMethod,
+    None,
+}
+
+pub(crate) fn resource<'p>(method: &Method, path: &'p str) -> Resource<'p> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["components"]) => Resource::List,
+        (&Method::PUT, ["components", id]) => Resource::Upload(id),
+        (&Method::POST, ["components", id, "reload"]) => Resource::Reload(id),
+        (_, ["components"] | ["components", _] | ["components", _, "reload"]) => {
+            Resource::WrongMethod
+        }
+        _ => Resource::None,
     }
 }
 

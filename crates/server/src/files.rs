@@ -144,7 +144,7 @@ fn ends_with_slash(relative: &Path) -> bool {
 /// The rest of the request's path as a path below the folder: segments percent-decoded,
 /// empty ones dropped, a trailing slash kept. `None` for a `.` or `..` segment, or one that
 /// decodes to a `/` or a NUL byte: such a request gets a 404 whatever the folder holds.
-fn relative_path(rest: &[u8]) -> Option<PathBuf> {
+pub(crate) fn relative_path(rest: &[u8]) -> Option<PathBuf> {
     let mut path = Vec::new();
     for segment in rest.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
         let decoded: Vec<u8> = percent_encoding::percent_decode(segment).collect();
@@ -186,7 +186,7 @@ fn etag(found: &Found) -> String {
 }
 
 /// Whether an `If-None-Match` list names `etag` (weak comparison, as RFC 9110 asks for it).
-fn none_match(header: &str, etag: &str) -> bool {
+pub(crate) fn none_match(header: &str, etag: &str) -> bool {
     header
         .split(',')
         .map(str::trim)
@@ -195,7 +195,7 @@ fn none_match(header: &str, etag: &str) -> bool {
 
 /// A single byte range of a file of `length` bytes: `Ok(None)` for a header that is not one
 /// range (answered whole, as RFC 9110 allows), `Err(())` for one outside the file.
-fn byte_range(header: &str, length: u64) -> Result<Option<(u64, u64)>, ()> {
+pub(crate) fn byte_range(header: &str, length: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = header.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };

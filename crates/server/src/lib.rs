@@ -27,6 +27,8 @@ mod app;
 mod body;
 mod connections;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod live;
 mod metrics;

@@ -123,7 +123,7 @@ impl JsonSchema {
 }
 
 /// A 422 listing what `value` violates, with JSON Pointer paths under `prefix`.
-fn violations(validator: &Validator, value: &Value, prefix: &str) -> Option<Rejection> {
+pub(crate) fn violations(validator: &Validator, value: &Value, prefix: &str) -> Option<Rejection> {
     let errors: Vec<(String, String)> = validator
         .iter_errors(value)
         .take(MAX_LISTED)
@@ -135,7 +135,7 @@ fn violations(validator: &Validator, value: &Value, prefix: &str) -> Option<Reje
 /// The query as a JSON object. Values are strings, except where the schema's
 /// `properties.<name>.type` asks for a number, integer or boolean and the text is one; a
 /// parameter given twice becomes an array.
-fn query_object(query: &str, schema: &Value) -> Value {
+pub(crate) fn query_object(query: &str, schema: &Value) -> Value {
     let mut object = Map::new();
     for (name, text) in form_urlencoded::parse(query.as_bytes()) {
         let wanted = schema

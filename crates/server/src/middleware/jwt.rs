@@ -53,7 +53,7 @@ impl Weighter<String, Verified> for TokenWeight {
     }
 }
 
-enum Keys {
+pub(crate) enum Keys {
     One(DecodingKey),
     /// From a JWKS file: by `kid`.
     Set(Vec<(Option<String>, DecodingKey)>),
@@ -90,40 +90,13 @@ impl Jwt {
             JwtKey::JwksFile(file) => {
                 let text = std::fs::read(&file.path)
                     .map_err(|e| BuildError::file(file, format!("cannot be read: {e}")))?;
-                let set: JwkSet = serde_json::from_slice(&text).map_err(|e| {
-                    BuildError::file(file, format!("is not a JSON Web Key Set: {e}")).with_fix(
-                        "give a file of the form {\"keys\": [{\"kty\": ..., \"kid\": ...}]}",
-                    )
-                })?;
-                if set.keys.is_empty() {
-                    return Err(BuildError::file(file, "has no keys")
-                        .with_fix("add the issuer's public keys"));
-                }
-                let mut keys = Vec::new();
-                let mut algorithms = Vec::new();
-                for jwk in &set.keys {
-                    let key = DecodingKey::from_jwk(jwk).map_err(|e| {
-                        BuildError::file(file, format!("has a key that cannot be used: {e}"))
-                    })?;
-                    let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
-                        (Some(alg), _) => alg.to_string().parse::<Algorithm>().ok(),
-                        (None, AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
-                        (None, AlgorithmParameters::EllipticCurve(ec)) => Some(match ec.curve {
-                            EllipticCurve::P384 => Algorithm::ES384,
-                            _ => Algorithm::ES256,
-                        }),
-                        (None, AlgorithmParameters::OctetKeyPair(_)) => Some(Algorithm::EdDSA),
-                        (None, AlgorithmParameters::OctetKey(_)) => Some(Algorithm::HS256),
-                        (None, _) => None,
-                    };
-                    if let Some(a) = algorithm
-                        && !algorithms.contains(&a)
-                    {
-                        algorithms.push(a);
+                key_set(&text).map_err(|BadKeySet { problem, fix }| {
+                    let error = BuildError::file(file, problem);
+                    match fix {
+                        Some(fix) => error.with_fix(fix),
+                        None => error,
                     }
-                    keys.push((jwk.common.key_id.clone(), key));
-                }
-                (Keys::Set(keys), algorithms)
+                })?
             }
         };
         let algorithms = if jwt.algorithms.is_empty() {
@@ -159,6 +132,22 @@ impl Jwt {
             realm: spec.name.clone(),
             verified: Cache::with_weighter(4096, VERIFIED_BYTES, TokenWeight),
         })
+    }
+
+    /// A step in the `authorization` header with `keys` for `algorithms`, no leeway and no
+    /// issuer or audience required (the fuzz targets' and the unit tests').
+    pub(crate) fn with_keys(keys: Keys, algorithms: Vec<Algorithm>) -> Self {
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms;
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        Self {
+            header: http::header::AUTHORIZATION,
+            keys,
+            validation,
+            realm: "test".into(),
+            verified: Cache::with_weighter(16, VERIFIED_BYTES, TokenWeight),
+        }
     }
 
     /// Who `token` says the client is, from the cache when the token passed before.
@@ -254,6 +243,54 @@ impl Jwt {
     }
 }
 
+/// What is wrong with a JSON Web Key Set, and a fix when there is one to give.
+pub(crate) struct BadKeySet {
+    pub(crate) problem: String,
+    pub(crate) fix: Option<&'static str>,
+}
+
+/// The keys of a JSON Web Key Set (a `jwks_file`'s text), each with its `kid`, and the
+/// algorithms they imply.
+pub(crate) fn key_set(text: &[u8]) -> Result<(Keys, Vec<Algorithm>), BadKeySet> {
+    let bad = |problem: String, fix| BadKeySet { problem, fix };
+    let set: JwkSet = serde_json::from_slice(text).map_err(|e| {
+        bad(
+            format!("is not a JSON Web Key Set: {e}"),
+            Some("give a file of the form {\"keys\": [{\"kty\": ..., \"kid\": ...}]}"),
+        )
+    })?;
+    if set.keys.is_empty() {
+        return Err(bad(
+            "has no keys".into(),
+            Some("add the issuer's public keys"),
+        ));
+    }
+    let mut keys = Vec::new();
+    let mut algorithms = Vec::new();
+    for jwk in &set.keys {
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| bad(format!("has a key that cannot be used: {e}"), None))?;
+        let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+            (Some(alg), _) => alg.to_string().parse::<Algorithm>().ok(),
+            (None, AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
+            (None, AlgorithmParameters::EllipticCurve(ec)) => Some(match ec.curve {
+                EllipticCurve::P384 => Algorithm::ES384,
+                _ => Algorithm::ES256,
+            }),
+            (None, AlgorithmParameters::OctetKeyPair(_)) => Some(Algorithm::EdDSA),
+            (None, AlgorithmParameters::OctetKey(_)) => Some(Algorithm::HS256),
+            (None, _) => None,
+        };
+        if let Some(a) = algorithm
+            && !algorithms.contains(&a)
+        {
+            algorithms.push(a);
+        }
+        keys.push((jwk.common.key_id.clone(), key));
+    }
+    Ok((Keys::Set(keys), algorithms))
+}
+
 /// The reason, in words a client developer can act on.
 fn describe(error: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
@@ -307,16 +344,10 @@ mod tests {
     const SECRET: &[u8] = b"a test secret that is long enough";
 
     fn step() -> Jwt {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_nbf = true;
-        Jwt {
-            header: http::header::AUTHORIZATION,
-            keys: Keys::One(DecodingKey::from_secret(SECRET)),
-            validation,
-            realm: "test".into(),
-            verified: Cache::with_weighter(16, VERIFIED_BYTES, TokenWeight),
-        }
+        Jwt::with_keys(
+            Keys::One(DecodingKey::from_secret(SECRET)),
+            vec![Algorithm::HS256],
+        )
     }
 
     fn sign(claims: &Value) -> String {
