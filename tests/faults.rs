@@ -290,3 +290,122 @@ async fn postgres_stopped_under_load_fails_its_routes_fast_keeps_acknowledged_wr
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     assert!(!writes.acknowledged.is_empty());
 }
+
+/// A tmpfs of a few MiB mounted on a fresh directory: a disk that fills up. Unmounted when
+/// dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t tmpfs failed");
+        Self { dir }
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount failed");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The value written under key number `n`: 64 KiB, different for each key.
+fn value(n: usize) -> String {
+    format!("{n:06}-").repeat(64 * 1024 / 7)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_on_a_full_disk_refuses_writes_keeps_what_it_acknowledged_and_recovers()
+{
+    let root = std::process::Command::new("id").arg("-u").output().expect("id");
+    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let disk = SmallDisk::mount("4m");
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/kv/...\"\ncomponent = \"caps\"\n\n{}",
+        component_section("caps", "caps", "key_value_stores = [\"default\"]"),
+    ));
+    let state = disk.dir.path().display().to_string();
+    let start = || {
+        Server::start_with(
+            TESSERA,
+            &app.manifest(),
+            ServerOptions::default().args(["--state-dir", &state]),
+        )
+    };
+    let server = start();
+    let mut client = Client::http1(server.addr()).await;
+    let set = async |client: &mut Client, n: usize| {
+        let path = format!("/kv/set?key=k{n}");
+        client
+            .fetch(request("PUT", &path).body(full(value(n))).expect("request"))
+            .await
+    };
+
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..200 {
+        let reply = set(&mut client, n).await;
+        if reply.status == 200 {
+            assert!(refused.is_empty(), "a write succeeded after one was refused");
+            acknowledged.push(n);
+        } else {
+            refused.push((reply.status.as_u16(), reply.text()));
+            if refused.len() == 5 {
+                break;
+            }
+        }
+    }
+    println!(
+        "faults: full disk: {} writes of 64 KiB acknowledged, then {:?}",
+        acknowledged.len(),
+        refused.first()
+    );
+    assert!(acknowledged.len() >= 5, "the disk filled too early");
+    assert_eq!(refused.len(), 5, "the 4 MiB disk never filled");
+    for (status, text) in &refused {
+        assert_eq!(*status, 500);
+        assert!(text.contains("full"), "{text}");
+    }
+    let check = async |client: &mut Client, keys: &[usize]| {
+        for &n in keys {
+            let reply = client.get(&format!("/kv/get?key=k{n}")).await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(reply.json(), serde_json::Value::String(value(n)), "key k{n}");
+        }
+    };
+    check(&mut client, &acknowledged).await;
+
+    // Room again: writes succeed without a restart.
+    disk.resize("64m");
+    let next = acknowledged.len() + 10;
+    assert_eq!(set(&mut client, next).await.status, 200);
+    acknowledged.push(next);
+
+    // And everything acknowledged is on disk, intact, for the next process.
+    drop(client);
+    drop(server);
+    let server = start();
+    let mut client = Client::http1(server.addr()).await;
+    check(&mut client, &acknowledged).await;
+}
