@@ -165,6 +165,39 @@ async fn a_component_at_its_concurrency_cap_gets_503() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_cap_waits_in_the_queue_and_one_over_the_queue_gets_503() {
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/q/...\"\ncomponent = \"q\"\n\n{}",
+        component_section(
+            "q",
+            "wasi_echo",
+            "[component.q.limits]\nmax_concurrency = 1\nmax_queue = 1\ntimeout = \"5s\"",
+        ),
+    ));
+    let server = Server::start(TESSERA, &app.manifest());
+    let addr = server.addr();
+    let started = std::time::Instant::now();
+    let slow = tokio::spawn(async move { get(addr, "/q/sleep?ms=1200").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A client that gives up while waiting gives its place back.
+    let gone = tokio::spawn(async move { get(addr, "/q/status?code=200").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gone.abort();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let queued = tokio::spawn(async move { get(addr, "/q/status?code=200").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One running, one waiting: the queue is full.
+    let refused = get(addr, "/q/status?code=200").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(!slow.is_finished() && !queued.is_finished());
+    // The waiting one is served once the running one is done.
+    assert_eq!(queued.await.expect("task").status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    assert_eq!(slow.await.expect("task").status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_http_is_refused_without_a_grant() {
     let app = limits_app();
     let server = Server::start(TESSERA, &app.manifest());

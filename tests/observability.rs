@@ -227,6 +227,10 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
         value(&text, "tessera_component_in_flight{component=\"echo\"}"),
         Some(0.0)
     );
+    assert_eq!(
+        value(&text, "tessera_component_queued{component=\"echo\"}"),
+        Some(0.0)
+    );
     assert!(value(&text, "tessera_instances_ready{component=\"echo\"}").is_some());
     assert!(value(&text, "tessera_instances_alive").is_some_and(|n| n >= 1.0));
 

@@ -293,6 +293,24 @@ max_concurrency = 100
     }
 
     #[test]
+    fn a_queue_holds_zero_or_more_requests() {
+        let queued = |line: &str| MINIMAL.replace("max_concurrency = 100", line);
+        let limits = parse(&queued("max_queue = 8"))
+            .unwrap()
+            .component("users")
+            .unwrap()
+            .limits;
+        assert_eq!(limits.max_queue, 8);
+        let d = first_error(&queued("max_queue = -1"));
+        assert_eq!(d.key, "component.users.limits.max_queue");
+        assert!(
+            d.problem.contains("-1 is not a number of requests"),
+            "{}",
+            d.problem
+        );
+    }
+
+    #[test]
     fn an_empty_manifest_has_no_routes() {
         let d = first_error("");
         assert_eq!(d.key, "route");

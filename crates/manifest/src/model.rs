@@ -94,8 +94,11 @@ pub struct Limits {
     pub memory: u64,
     /// Deadline per request.
     pub timeout: Duration,
-    /// Instances at once; further requests get 503.
+    /// Instances at once; further requests wait in the queue, or get 503 when it is full.
     pub max_concurrency: u32,
+    /// Requests that may wait for an instance while `max_concurrency` are running (each at
+    /// most until its deadline); 0, the default, refuses them at once.
+    pub max_queue: u32,
     /// Whether an instance may serve more than one request (`[component.<id>] reuse`); `None`
     /// (the default) gives every request a fresh instance.
     pub reuse: Option<Reuse>,
@@ -155,6 +158,7 @@ impl Default for Limits {
             memory: Self::DEFAULT_MEMORY,
             timeout: Self::DEFAULT_TIMEOUT,
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            max_queue: 0,
             reuse: None,
         }
     }

@@ -68,6 +68,7 @@ pub(crate) struct RawLimits {
     /// A duration string (`"5s"`, `"250ms"`).
     pub timeout: Option<Spanned<toml::Value>>,
     pub max_concurrency: Option<Spanned<i64>>,
+    pub max_queue: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

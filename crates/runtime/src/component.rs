@@ -2,6 +2,7 @@
 //! and try one instance, all before the server binds its port.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct HttpComponent {
     pub(crate) instances: Arc<Instances>,
     pub(crate) limits: Limits,
     pub(crate) permits: Arc<Semaphore>,
+    /// Requests waiting for a permit (at most `limits.max_queue`).
+    pub(crate) queued: Arc<AtomicU32>,
     pub(crate) digest: Arc<str>,
     /// Workers whose instances take several requests at once: a WASI 0.3 component with
     /// `reuse.max_concurrent` > 1.
@@ -54,6 +57,11 @@ impl HttpComponent {
     /// Lines its guests logged over their budget, dropped (`LINES_PER_SECOND`).
     pub fn log_lines_dropped(&self) -> u64 {
         self.instances.caps().log_lines_dropped()
+    }
+
+    /// Requests waiting for one of its instances now (`max_queue`).
+    pub fn queued(&self) -> u32 {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Instances of it running now.
@@ -228,6 +236,7 @@ impl ComponentLoader {
             instances,
             limits: spec.limits,
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
+            queued: Arc::default(),
             digest: digest.into(),
         };
         self.try_instance(&component, origin).await?;

@@ -101,6 +101,7 @@ pub struct EpochTicker {
 impl EpochTicker {
     /// Starts ticking `engines` every `tick`.
     pub fn start(engines: crate::Engines, tick: Duration) -> Self {
+        crate::fair::set_tick(tick);
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("tessera-epoch".into())

@@ -33,6 +33,8 @@ pub struct Host {
     /// Requests this store's instance has been given, the current one included (more than
     /// one only for a component with `reuse`).
     pub(crate) served: u32,
+    /// Epoch ticks the guest has computed through for the current request (`fair.rs`).
+    pub(crate) ticks: u32,
     /// The request being served, for the guest's log lines.
     pub(crate) log_tag: Arc<Mutex<LogTag>>,
     /// The guest's span, when the request being served is traced: its capability calls'
@@ -72,6 +74,7 @@ impl Host {
             limiter: MemoryLimiter::new(memory_cap),
             caps,
             served: 0,
+            ticks: 0,
             log_tag: Arc::default(),
             trace: None,
         }

@@ -13,11 +13,12 @@
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -120,14 +121,10 @@ impl HttpComponent {
             // The last component of the route: one per request, whatever middleware ran.
             crate::busy::request_started();
         }
-        let permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| InvokeError::Busy {
-                component: self.id.to_string(),
-                limit: self.limits.max_concurrency,
-            })?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => self.wait_for_instance().await?,
+        };
         if let Pre::P3(..) = self.instances.pre {
             return self.invoke_p3(request, next, permit).await;
         }
@@ -231,10 +228,49 @@ impl HttpComponent {
         }
     }
 
+    /// A permit for a request that found `max_concurrency` instances running: a place in the
+    /// queue, if `max_queue` has one, and the permit once a running request ends, if that is
+    /// before the request's deadline. A waiting request costs no instance and no CPU, so a
+    /// burst on a slow component waits instead of turning into a storm of 503s and retries.
+    async fn wait_for_instance(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
+        let busy = || InvokeError::Busy {
+            component: self.id.to_string(),
+            limit: self.limits.max_concurrency,
+        };
+        let max = self.limits.max_queue;
+        if self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(busy());
+        }
+        // Out of the queue however the wait ends, a client that went away (the request's
+        // future dropped) included.
+        let _place = Queued(&self.queued);
+        let waited =
+            tokio::time::timeout(self.limits.timeout, self.permits.clone().acquire_owned()).await;
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(busy()),
+        }
+    }
+
     pub(crate) fn no_response(&self) -> InvokeError {
         InvokeError::NoResponse {
             component: self.id.to_string(),
         }
+    }
+}
+
+/// A request's place in a component's queue, given up when dropped.
+struct Queued<'c>(&'c AtomicU32);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -296,7 +332,7 @@ pub(crate) fn settle<T>(
 pub(crate) fn after_call(
     store: Store<Host>,
     instances: Arc<Instances>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     result: Result<Made, InvokeError>,
 ) -> Result<(), InvokeError> {
     drop(permit);
@@ -457,7 +493,7 @@ pub struct GuestBody {
     pub(crate) release: Option<Release>,
     /// The component's concurrency permit, when the guest's call does not hold it: a request
     /// served by an instance shared with others (`shared.rs`) holds it until its body ends.
-    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 /// The body a guest writes: through a WASI 0.2 `outgoing-body`, or a WASI 0.3 stream.

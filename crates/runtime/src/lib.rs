@@ -26,6 +26,7 @@ pub mod capabilities;
 mod component;
 mod engine;
 mod error;
+mod fair;
 mod host;
 mod invoke;
 mod invoke_p3;

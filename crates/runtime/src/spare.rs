@@ -228,10 +228,16 @@ impl Instances {
         }
         store.limiter(|host| &mut host.limiter);
         // Yield to the scheduler at every epoch tick, so a guest computing for a long time
-        // (or a start function that never returns) does not hold a worker thread; the deadline
-        // itself is a timer around the call. Not `set_epoch_deadline(u64::MAX)`: the deadline
-        // is added to the current epoch, which overflows once the server has been running.
-        store.epoch_deadline_async_yield_and_update(1);
+        // (or a start function that never returns) does not hold a worker thread, and let a
+        // long-running one wait its turn while other requests are served (`fair.rs`); the
+        // deadline itself is a timer around the call. Not `set_epoch_deadline(u64::MAX)`: the
+        // deadline is added to the current epoch, which overflows once the server has been
+        // running.
+        store.epoch_deadline_callback(|mut store| {
+            let host = store.data_mut();
+            host.ticks = host.ticks.saturating_add(1);
+            Ok(crate::fair::at_deadline(host.ticks))
+        });
         store.set_epoch_deadline(1);
         store
     }
@@ -257,6 +263,7 @@ impl Instances {
         };
         store.data_mut().set_next(next);
         store.data_mut().served += 1;
+        store.data_mut().ticks = 0;
         (store, ready)
     }
 

@@ -36,6 +36,7 @@ const PROCESS_FDS: &str = "tessera_process_open_fds";
 const LOADS: &str = "tessera_component_loads_total";
 const REPLACEMENTS: &str = "tessera_replacements_total";
 const COMPONENT_IN_FLIGHT: &str = "tessera_component_in_flight";
+const COMPONENT_QUEUED: &str = "tessera_component_queued";
 const INSTANCES_READY: &str = "tessera_instances_ready";
 const INSTANCES_ALIVE: &str = "tessera_instances_alive";
 const LOG_DROPPED: &str = "tessera_guest_log_lines_dropped_total";
@@ -139,6 +140,12 @@ const SERIES: &[(&str, Kind, Option<Unit>, &str)] = &[
         Kind::Gauge,
         None,
         "Requests a component is serving now (its max_concurrency bounds it)",
+    ),
+    (
+        COMPONENT_QUEUED,
+        Kind::Gauge,
+        None,
+        "Requests waiting for one of a component's instances (its max_queue bounds it)",
     ),
     (
         INSTANCES_READY,
@@ -317,6 +324,7 @@ impl Metrics {
                         .register_gauge(&Self::key(name, &labels), &METADATA)
                 };
                 gauge(COMPONENT_IN_FLIGHT).set(component.in_flight() as f64);
+                gauge(COMPONENT_QUEUED).set(f64::from(component.queued()));
                 gauge(INSTANCES_READY).set(component.ready() as f64);
                 self.recorder
                     .register_counter(&Self::key(LOG_DROPPED, &labels), &METADATA)

@@ -182,6 +182,20 @@ pub(super) fn check_limits(checker: &mut Checker<'_>, at: &str, raw: &RawLimits)
             limits.max_concurrency = n;
         }
     }
+    if let Some(max) = &raw.max_queue {
+        match u32::try_from(*max.get_ref()) {
+            Ok(n) => limits.max_queue = n,
+            Err(_) => {
+                let line = checker.line(max);
+                checker.report(
+                    key("max_queue"),
+                    line,
+                    format!("{} is not a number of requests", max.get_ref()),
+                    "let 0 or more requests wait for an instance, such as `max_queue = 64`",
+                );
+            }
+        }
+    }
     limits
 }
 

@@ -1,0 +1,107 @@
+//! Long-running guests give way to short requests.
+//!
+//! A guest yields to the executor at every epoch tick (10 ms) it computes through, so it does
+//! not hold a worker thread. That alone is not enough: a yielded guest is polled again as soon
+//! as the tasks queued before it have run, so a few guests computing to their deadline take
+//! nearly all of the workers' time, in 10 ms slices, and every short request on the server
+//! waits behind those slices. Measured with `bench/neighbours.sh` (2 cores, a route whose
+//! guest loops until its 1 s deadline, `max_concurrency = 4`, loaded at 32 connections): a
+//! hello route on the same server kept 1 % of its throughput.
+//!
+//! So a guest that has computed through [`FREE_TICKS`] ticks counts as long-running, and
+//! while its worker thread is busy with other requests (it has started two since it last went
+//! idle: `busy.rs`), its next slice waits for a turn: long-running guests together get one
+//! slice in [`LONG_SHARE`] of the workers' ticks. When the workers have nothing else to do
+//! they go idle, stop counting as busy, and long-running guests run at full speed again. A
+//! long computation on a busy server therefore takes longer, and its deadline (wall-clock
+//! time) may end it sooner: that is the price of the short requests' latency, and what
+//! `bench/neighbours.sh` measures.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::UpdateDeadline;
+
+/// Ticks a request's guest computes through before it counts as long-running: a short one
+/// may cross one tick by chance.
+const FREE_TICKS: u32 = 2;
+
+/// Long-running guests together get at most one tick in this many of the workers' ticks
+/// while the workers are busy with other requests.
+const LONG_SHARE: u64 = 8;
+
+/// The epoch tick, in nanoseconds (0 until a ticker starts: then no guest waits).
+static TICK_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// When the next long-running slice may start, in nanoseconds since [`base`].
+static NEXT_SLICE: AtomicU64 = AtomicU64::new(0);
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// Told by the epoch ticker how long a tick is.
+pub(crate) fn set_tick(tick: Duration) {
+    TICK_NANOS.store(
+        u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    base();
+}
+
+/// What a guest that reached its epoch deadline does next, having computed through `ticks`
+/// ticks for its current request: go on after a yield, or after waiting for its turn.
+pub(crate) fn at_deadline(ticks: u32) -> UpdateDeadline {
+    if ticks <= FREE_TICKS || !crate::busy::worker_is_busy() {
+        return UpdateDeadline::Yield(1);
+    }
+    match turn() {
+        Some(wait) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(wait))),
+        None => UpdateDeadline::Yield(1),
+    }
+}
+
+/// Reserves the next long-running slice: how long until it starts, if not at once.
+fn turn() -> Option<Duration> {
+    let tick = TICK_NANOS.load(Ordering::Relaxed);
+    if tick == 0 {
+        return None;
+    }
+    let workers = tokio::runtime::Handle::try_current()
+        .map_or(1, |handle| handle.metrics().num_workers())
+        .max(1) as u64;
+    let spacing = tick.saturating_mul(LONG_SHARE) / workers;
+    let now = u64::try_from(base().elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let mut next = NEXT_SLICE.load(Ordering::Relaxed);
+    loop {
+        let slice = next.max(now);
+        match NEXT_SLICE.compare_exchange_weak(
+            next,
+            slice.saturating_add(spacing),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return (slice > now).then(|| Duration::from_nanos(slice - now)),
+            Err(current) => next = current,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_are_spaced_by_the_share() {
+        set_tick(Duration::from_millis(10));
+        // Outside a runtime: one worker, so slices are LONG_SHARE ticks apart.
+        let first = turn();
+        let second = turn().expect("the second waits");
+        let third = turn().expect("the third waits longer");
+        assert!(first.is_none_or(|wait| wait <= Duration::from_millis(80)));
+        assert!(second > Duration::from_millis(70), "{second:?}");
+        assert!(third > second + Duration::from_millis(70), "{third:?}");
+    }
+}
