@@ -18,7 +18,7 @@
 //! that does not install [`on_worker_park`]) every worker counts as idle, as before.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Set once [`on_worker_park`] has run: the counts below mean something.
 static HOOKED: AtomicBool = AtomicBool::new(false);
@@ -36,9 +36,18 @@ pub fn on_worker_park() {
     STARTED.with(|started| started.set(0));
 }
 
+/// Requests started in this process, on any thread (`fair.rs`).
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
 /// A request (not a middleware step inside one) is starting on this thread.
 pub(crate) fn request_started() {
     STARTED.with(|started| started.set(started.get().saturating_add(1)));
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Requests started in this process so far.
+pub(crate) fn requests_started() -> u64 {
+    REQUESTS.load(Ordering::Relaxed)
 }
 
 /// Whether this thread has started another request since it last parked.

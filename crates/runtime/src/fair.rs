@@ -9,13 +9,12 @@
 //! hello route on the same server kept 1 % of its throughput.
 //!
 //! So a guest that has computed through [`FREE_TICKS`] ticks counts as long-running, and
-//! while its worker thread is busy with other requests (it has started two since it last went
-//! idle: `busy.rs`), its next slice waits for a turn: long-running guests together get one
-//! slice in [`LONG_SHARE`] of the workers' ticks. When the workers have nothing else to do
-//! they go idle, stop counting as busy, and long-running guests run at full speed again. A
-//! long computation on a busy server therefore takes longer, and its deadline (wall-clock
-//! time) may end it sooner: that is the price of the short requests' latency, and what
-//! `bench/neighbours.sh` measures.
+//! while the server is serving other requests (another request started during its last tick),
+//! its next slice waits for a turn: long-running guests together get one slice in
+//! [`LONG_SHARE`] of the workers' ticks. When no other request comes, long-running guests run
+//! at full speed. A long computation on a busy server therefore takes longer, and its
+//! deadline (wall-clock time) may end it sooner: that is the price of the short requests'
+//! latency, and what `bench/neighbours.sh` measures.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,9 +51,13 @@ pub(crate) fn set_tick(tick: Duration) {
 }
 
 /// What a guest that reached its epoch deadline does next, having computed through `ticks`
-/// ticks for its current request: go on after a yield, or after waiting for its turn.
-pub(crate) fn at_deadline(ticks: u32) -> UpdateDeadline {
-    if ticks <= FREE_TICKS || !crate::busy::worker_is_busy() {
+/// ticks for its current request, when `seen` requests had started in the process at its
+/// previous tick (updated): go on after a yield, or after waiting for its turn.
+pub(crate) fn at_deadline(ticks: u32, seen: &mut u64) -> UpdateDeadline {
+    let started = crate::busy::requests_started();
+    let others = started != *seen;
+    *seen = started;
+    if ticks <= FREE_TICKS || !others {
         return UpdateDeadline::Yield(1);
     }
     match turn() {

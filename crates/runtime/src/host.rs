@@ -33,8 +33,10 @@ pub struct Host {
     /// Requests this store's instance has been given, the current one included (more than
     /// one only for a component with `reuse`).
     pub(crate) served: u32,
-    /// Epoch ticks the guest has computed through for the current request (`fair.rs`).
+    /// Epoch ticks the guest has computed through for the current request, and the requests
+    /// started in the process at the last of them (`fair.rs`).
     pub(crate) ticks: u32,
+    pub(crate) requests_seen: u64,
     /// The request being served, for the guest's log lines.
     pub(crate) log_tag: Arc<Mutex<LogTag>>,
     /// The guest's span, when the request being served is traced: its capability calls'
@@ -75,6 +77,7 @@ impl Host {
             caps,
             served: 0,
             ticks: 0,
+            requests_seen: 0,
             log_tag: Arc::default(),
             trace: None,
         }

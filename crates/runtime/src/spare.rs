@@ -236,7 +236,7 @@ impl Instances {
         store.epoch_deadline_callback(|mut store| {
             let host = store.data_mut();
             host.ticks = host.ticks.saturating_add(1);
-            Ok(crate::fair::at_deadline(host.ticks))
+            Ok(crate::fair::at_deadline(host.ticks, &mut host.requests_seen))
         });
         store.set_epoch_deadline(1);
         store
@@ -264,6 +264,7 @@ impl Instances {
         store.data_mut().set_next(next);
         store.data_mut().served += 1;
         store.data_mut().ticks = 0;
+        store.data_mut().requests_seen = crate::busy::requests_started();
         (store, ready)
     }
 
