@@ -236,7 +236,10 @@ impl Instances {
         store.epoch_deadline_callback(|mut store| {
             let host = store.data_mut();
             host.ticks = host.ticks.saturating_add(1);
-            Ok(crate::fair::at_deadline(host.ticks, &mut host.requests_seen))
+            Ok(crate::fair::at_deadline(
+                host.ticks,
+                &mut host.requests_seen,
+            ))
         });
         store.set_epoch_deadline(1);
         store
