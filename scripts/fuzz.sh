@@ -7,8 +7,8 @@
 # Needs nightly Rust (installed by rustup if missing) and cargo-fuzz (installed from crates.io
 # if missing). Seeds are fuzz/corpus/<target> (kept small, in git); what the fuzzer adds goes to
 # target/fuzz-corpus/<target>, crashes and hangs to target/fuzz-artifacts/<target>/, logs to
-# target/fuzz-logs/. A crash found becomes a regression test (crates/manifest/tests/fuzz.rs
-# replays every seed and every file under fuzz/regressions/).
+# target/fuzz-logs/. A crash found becomes a regression test (crates/manifest/tests/fuzz.rs and
+# crates/server/tests/fuzz.rs replay every seed and every file under fuzz/regressions/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
