@@ -6,7 +6,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tessera_test_support::{AppDir, Server, ServerOptions, component_section, get};
+use tessera_test_support::{
+    AppDir, Server, ServerOptions, component_section, get, h2_frame as frame,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -360,16 +362,6 @@ async fn an_http2_rapid_reset_burst_costs_no_more_than_the_requests_and_others_a
         "a reset stream cost {per_reset:?}, a finished request {per_request:?}"
     );
     assert_eq!(get(server.addr(), "/status?code=200").await.status, 200);
-}
-
-/// An HTTP/2 frame header and payload.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("a small frame");
-    let mut bytes = len.to_be_bytes()[1..].to_vec();
-    bytes.extend([kind, flags]);
-    bytes.extend(stream.to_be_bytes());
-    bytes.extend(payload);
-    bytes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

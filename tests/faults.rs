@@ -335,7 +335,10 @@ fn value(n: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_store_on_a_full_disk_refuses_writes_keeps_what_it_acknowledged_and_recovers()
 {
-    let root = std::process::Command::new("id").arg("-u").output().expect("id");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
     if String::from_utf8_lossy(&root.stdout).trim() != "0" {
         eprintln!("skipped: mounting a small tmpfs needs root");
         return;
@@ -367,7 +370,10 @@ async fn the_embedded_store_on_a_full_disk_refuses_writes_keeps_what_it_acknowle
     for n in 0..200 {
         let reply = set(&mut client, n).await;
         if reply.status == 200 {
-            assert!(refused.is_empty(), "a write succeeded after one was refused");
+            assert!(
+                refused.is_empty(),
+                "a write succeeded after one was refused"
+            );
             acknowledged.push(n);
         } else {
             refused.push((reply.status.as_u16(), reply.text()));
@@ -391,7 +397,11 @@ async fn the_embedded_store_on_a_full_disk_refuses_writes_keeps_what_it_acknowle
         for &n in keys {
             let reply = client.get(&format!("/kv/get?key=k{n}")).await;
             assert_eq!(reply.status, 200);
-            assert_eq!(reply.json(), serde_json::Value::String(value(n)), "key k{n}");
+            assert_eq!(
+                reply.json(),
+                serde_json::Value::String(value(n)),
+                "key k{n}"
+            );
         }
     };
     check(&mut client, &acknowledged).await;

@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tessera_test_support::{AppDir, Server, component_section, get};
+use tessera_test_support::{AppDir, Server, component_section, get, h2_frame as frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -38,15 +38,6 @@ const END_HEADERS: u8 = 0x4;
 const PROTOCOL_ERROR: u32 = 0x1;
 const FLOW_CONTROL_ERROR: u32 = 0x3;
 const FRAME_SIZE_ERROR: u32 = 0x6;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("a small frame");
-    let mut bytes = len.to_be_bytes()[1..].to_vec();
-    bytes.extend([kind, flags]);
-    bytes.extend(stream.to_be_bytes());
-    bytes.extend(payload);
-    bytes
-}
 
 /// A header field as an HPACK literal without indexing, with a literal name.
 fn field(name: &str, value: &str) -> Vec<u8> {

@@ -524,3 +524,13 @@ pub fn versioned_guest(n: u32) -> Vec<u8> {
     wasm[at + MARKER.len() - 2..at + MARKER.len()].copy_from_slice(format!("{n:02}").as_bytes());
     wasm
 }
+
+/// An HTTP/2 frame: its 9-byte header (length, `kind`, `flags`, `stream`) and `payload`.
+pub fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("a small frame");
+    let mut bytes = len.to_be_bytes()[1..].to_vec();
+    bytes.extend([kind, flags]);
+    bytes.extend(stream.to_be_bytes());
+    bytes.extend(payload);
+    bytes
+}
