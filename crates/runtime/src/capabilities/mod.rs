@@ -445,8 +445,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        // Many errors (deadpool's, tokio-postgres') print their source in their own message
+        // as well as returning it: say it once.
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = s.source();
     }
     text
@@ -577,5 +582,29 @@ mod tests {
             redact("host=h password=pw user=u"),
             "host=h password=*** user=u"
         );
+    }
+
+    #[test]
+    fn a_source_the_message_already_gives_is_said_once() {
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error, bool);
+        impl fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.1 {
+                    write!(f, "error connecting to server: {}", self.0)
+                } else {
+                    write!(f, "error connecting to server")
+                }
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let expected = "error connecting to server: refused";
+        assert_eq!(error_chain(&Wrapped(refused(), true)), expected);
+        assert_eq!(error_chain(&Wrapped(refused(), false)), expected);
     }
 }
