@@ -1,22 +1,18 @@
 //! The request path: route, tell the guest how it matched, run the component, answer.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use http::header::{
-    ACCESS_CONTROL_REQUEST_METHOD, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING,
-};
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, CONNECTION, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 
 use crate::app::{Endpoint, PATH_REST_HEADER, RESERVED_HEADER_PREFIX, ROUTE_HEADER};
 use crate::body::Holding;
-use crate::middleware::answer;
+use crate::middleware::{BodyFault, Watch, answer};
 use crate::router::RouteError;
 use crate::trace::{ServerSpan, server_span};
 use crate::{App, Rejection, ResponseBody};
@@ -124,12 +120,12 @@ impl App {
         let (method, uri) = (parts.method.clone(), parts.uri.clone());
         // A body that breaks off (malformed chunks, a client gone mid-body) fails the
         // component reading it; the client, not the component, is to blame for that.
-        let broken = (!body.is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let watch = (!body.is_end_stream()).then(Watch::default);
         let body = {
-            let broken = broken.clone();
+            let watch = watch.clone();
             body.map_err(move |error| {
-                if let Some(broken) = &broken {
-                    broken.store(true, Ordering::Relaxed);
+                if let Some(watch) = &watch {
+                    watch.report(BodyFault::Broken);
                 }
                 error
             })
@@ -149,12 +145,9 @@ impl App {
             }
         };
         if response.status().is_server_error()
-            && broken.is_some_and(|broken| broken.load(Ordering::Relaxed))
+            && let Some(rejection) = watch.and_then(|watch| watch.verdict())
         {
-            response = Rejection::BadRequest {
-                message: "the request body is malformed or ended early".into(),
-            }
-            .into_response(None);
+            response = rejection.into_response(None);
         }
         let request_id = target
             .request_id_header
@@ -236,16 +229,15 @@ fn preflight_method(parts: &http::request::Parts) -> Option<Method> {
 /// may read such a request differently from hyper, and take the rest of its body for another
 /// request (request smuggling), so it is refused and its connection closed (RFC 9112, 3.2 and
 /// 6.3). hyper itself refuses differing `Content-Length`s, codings other than a final
-/// `chunked`, `Transfer-Encoding` in HTTP/1.0 and obsolete line folding.
+/// `chunked`, `Transfer-Encoding` in HTTP/1.0 and obsolete line folding; it keeps one of two
+/// equal `Content-Length`s, and drops `Content-Length` beside `Transfer-Encoding` (closing the
+/// connection after the answer), so neither reaches this check.
 fn ambiguous(parts: &http::request::Parts) -> Option<&'static str> {
     if !matches!(parts.version, Version::HTTP_10 | Version::HTTP_11) {
         return None;
     }
     let headers = &parts.headers;
     if headers.contains_key(TRANSFER_ENCODING) {
-        if headers.contains_key(CONTENT_LENGTH) {
-            return Some("the request has both Transfer-Encoding and Content-Length: send one");
-        }
         let mut codings = headers
             .get_all(TRANSFER_ENCODING)
             .iter()
@@ -256,9 +248,6 @@ fn ambiguous(parts: &http::request::Parts) -> Option<&'static str> {
         if !chunked || codings.next().is_some() {
             return Some("Transfer-Encoding must be `chunked`, once");
         }
-    }
-    if headers.get_all(CONTENT_LENGTH).iter().nth(1).is_some() {
-        return Some("the request has more than one Content-Length");
     }
     match headers.get_all(HOST).iter().count() {
         0 if parts.version == Version::HTTP_11 => Some("an HTTP/1.1 request needs a Host header"),

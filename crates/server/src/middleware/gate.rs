@@ -30,6 +30,8 @@ pub(crate) trait Gate: Send + Sync + 'static {
 pub(crate) enum BodyFault {
     TooLarge(u64),
     TooSlow(Duration),
+    /// The body itself failed: malformed chunks, or the client gone mid-body.
+    Broken,
 }
 
 /// Shared between a gate and the body it wrapped: set when the body is cut off. The
@@ -43,10 +45,13 @@ impl Watch {
         let _ = self.0.set(fault);
     }
 
-    fn verdict(&self) -> Option<Rejection> {
+    pub(crate) fn verdict(&self) -> Option<Rejection> {
         self.0.get().map(|fault| match *fault {
             BodyFault::TooLarge(limit) => Rejection::PayloadTooLarge { limit },
             BodyFault::TooSlow(timeout) => Rejection::RequestTimeout { timeout },
+            BodyFault::Broken => Rejection::BadRequest {
+                message: "the request body is malformed or ended early".into(),
+            },
         })
     }
 }

@@ -41,6 +41,6 @@ pub use build::Middleware;
 pub use chain::RequestBody;
 pub(crate) use chain::{Chain, Responding, Step};
 pub(crate) use endpoint::{answer, component_endpoint, request_id};
-pub(crate) use gate::RejectedBy;
+pub(crate) use gate::{BodyFault, RejectedBy, Watch};
 pub use identity::{AUTH_CLAIMS_HEADER, AUTH_METHOD_HEADER, AUTH_SUBJECT_HEADER, Identity};
 pub(crate) use tower_step::TowerStep;

@@ -46,50 +46,65 @@ const SWEEP_EVERY: u32 = 4096;
 pub(crate) struct RateLimit {
     /// The step's name in the manifest: the buckets of two steps sharing a store differ.
     name: String,
-    limiter: Limiter,
     key: RateKey,
     interval: Duration,
     burst: u32,
-    checks: AtomicU32,
-    /// The `store` setting, and the store once the backends are open.
-    store: Option<(String, OnceLock<Arc<dyn KvStore>>)>,
-    warn: WarnEvery,
+    buckets: Buckets,
+}
+
+/// Where a limit keeps its buckets.
+enum Buckets {
+    /// In this process; idle clients are forgotten every [`SWEEP_EVERY`] checks.
+    Local { limiter: Limiter, checks: AtomicU32 },
+    /// In the key-value store named by the `store` setting, once the backends are open.
+    Shared {
+        store: String,
+        opened: OnceLock<Arc<dyn KvStore>>,
+        warn: WarnEvery,
+    },
 }
 
 impl RateLimit {
     pub(crate) fn build(name: &str, spec: &RateLimitSpec) -> Self {
         let interval = spec.per / spec.requests;
-        let burst = NonZeroU32::new(spec.burst).expect("the manifest checked burst >= 1");
-        let quota = Quota::with_period(interval)
-            .expect("the manifest checked the period is not zero")
-            .allow_burst(burst);
+        let buckets = match &spec.store {
+            Some(store) => Buckets::Shared {
+                store: store.name.clone(),
+                opened: OnceLock::new(),
+                warn: WarnEvery::new(),
+            },
+            None => {
+                let burst = NonZeroU32::new(spec.burst).expect("the manifest checked burst >= 1");
+                let quota = Quota::with_period(interval)
+                    .expect("the manifest checked the period is not zero")
+                    .allow_burst(burst);
+                Buckets::Local {
+                    limiter: RateLimiter::keyed(quota),
+                    checks: AtomicU32::new(0),
+                }
+            }
+        };
         Self {
             name: name.to_string(),
-            limiter: RateLimiter::keyed(quota),
             key: spec.key,
             interval,
             burst: spec.burst,
-            checks: AtomicU32::new(0),
-            store: spec
-                .store
-                .as_ref()
-                .map(|store| (store.name.clone(), OnceLock::new())),
-            warn: WarnEvery::new(),
+            buckets,
         }
     }
 
     /// Whether the buckets are in a store shared with other nodes (then [`Self::admit_shared`]
     /// decides, not [`Gate::admit`]).
     pub(crate) fn is_shared(&self) -> bool {
-        self.store.is_some()
+        matches!(self.buckets, Buckets::Shared { .. })
     }
 
     /// Takes the store named by the `store` setting from `open`.
     pub(crate) fn share(&self, open: impl Fn(&str) -> Option<Arc<dyn KvStore>>) {
-        if let Some((name, store)) = &self.store
-            && let Some(opened) = open(name)
+        if let Buckets::Shared { store, opened, .. } = &self.buckets
+            && let Some(store) = open(store)
         {
-            let _ = store.set(opened);
+            let _ = opened.set(store);
         }
     }
 
@@ -115,10 +130,15 @@ impl RateLimit {
 
     /// The verdict of the shared buckets.
     pub(crate) async fn admit_shared(&self, request: &mut Request<RequestBody>) -> Verdict {
-        let Some(key) = self.key_of(request) else {
-            return Ok(None);
+        let Buckets::Shared {
+            store: store_name,
+            opened,
+            warn,
+        } = &self.buckets
+        else {
+            return self.admit(request);
         };
-        let Some((store_name, Some(store))) = self.store.as_ref().map(|(n, s)| (n, s.get())) else {
+        let (Some(key), Some(store)) = (self.key_of(request), opened.get()) else {
             return Ok(None);
         };
         let bucket = match &key {
@@ -129,7 +149,7 @@ impl RateLimit {
             Ok(None) => Ok(None),
             Ok(Some(wait)) => Err(self.refusal(wait)),
             Err(error) => {
-                if self.warn.due() {
+                if warn.due() {
                     tracing::warn!(
                         "rate limit {}: key-value store \"{store_name}\" failed ({error}); admitting requests until it answers",
                         self.name
@@ -143,14 +163,18 @@ impl RateLimit {
 
 impl Gate for RateLimit {
     fn admit(&self, request: &mut Request<RequestBody>) -> Verdict {
+        let Buckets::Local { limiter, checks } = &self.buckets else {
+            // Shared buckets are asked in `admit_shared`, which waits for the store.
+            return Ok(None);
+        };
         let Some(key) = self.key_of(request) else {
             // No address (an in-process caller) or no identity: nothing to count by.
             return Ok(None);
         };
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.limiter.retain_recent();
+        if checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            limiter.retain_recent();
         }
-        match self.limiter.check_key(&key) {
+        match limiter.check_key(&key) {
             Ok(_) => Ok(None),
             Err(not_until) => {
                 Err(self.refusal(not_until.wait_time_from(DefaultClock::default().now())))
