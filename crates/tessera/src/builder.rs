@@ -80,6 +80,7 @@ struct Loaded {
     middleware: Middleware,
     loader: ComponentLoader,
     capabilities: BTreeMap<String, Arc<Capabilities>>,
+    ticker: EpochTicker,
 }
 
 impl AppBuilder {
@@ -163,10 +164,6 @@ impl AppBuilder {
         let (access_log, metrics) = (self.access_log, self.metrics.clone());
         let tracer = self.tracer.clone();
         let loaded = self.load(Purpose::Serve).await?;
-        let ticker = EpochTicker::start(
-            loaded.loader.engines(),
-            EngineSettings::default().epoch_tick,
-        );
         let app = loaded.app.with_access_log(access_log).with_tracer(tracer);
         let app = match &metrics {
             Some(metrics) => app.with_metrics(metrics.clone()),
@@ -182,7 +179,7 @@ impl AppBuilder {
         if let Some(metrics) = &metrics {
             metrics.watch(&live);
         }
-        Ok(App::new(live, loaded.runtime, ticker))
+        Ok(App::new(live, loaded.runtime, loaded.ticker))
     }
 
     /// Does everything [`AppBuilder::build`] does short of serving, beside a host that may be
@@ -280,6 +277,9 @@ impl AppBuilder {
             }
         };
         let loader = ComponentLoader::new(&settings, cache)?;
+        // Ticking before the components load: a trial instance whose start-up code loops is
+        // stopped at its deadline like a request.
+        let ticker = EpochTicker::start(loader.engines(), EngineSettings::default().epoch_tick);
         let (app, reports) =
             tessera_server::App::load(&manifest, &loader, &capabilities, &middleware).await?;
         for (id, report) in reports {
@@ -300,6 +300,7 @@ impl AppBuilder {
             middleware,
             loader,
             capabilities,
+            ticker,
         })
     }
 }
