@@ -15,9 +15,18 @@
 //! at full speed. A long computation on a busy server therefore takes longer, and its
 //! deadline (wall-clock time) may end it sooner: that is the price of the short requests'
 //! latency, and what `bench/neighbours.sh` measures.
+//!
+//! Failing guests take turns too. A request that fails (a trap, its memory cap, its deadline)
+//! is short as often as not, and a route whose requests all fail at once is a cheap way to
+//! keep a server busy: each is an instance made, a trap and a 500 with its log line, about
+//! twice the CPU of a hello, so at equal load the routes that work kept only a third of their
+//! throughput. A component whose recent requests mostly failed ([`Failures`]) therefore waits
+//! for a turn before each request, from the same slices, while the worker is busy with other
+//! requests; its first success and a few more bring it back to full speed, and a replaced
+//! component starts with a clean record.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
@@ -66,6 +75,41 @@ pub(crate) fn at_deadline(ticks: u32, seen: &mut u64) -> UpdateDeadline {
     }
 }
 
+/// A component's record of recent failures: a moving average over about its last eight
+/// requests, in 1/1024ths.
+#[derive(Default)]
+pub(crate) struct Failures(AtomicU32);
+
+/// The weight of the newest request in the average: 1/8.
+const FAILURE_WEIGHT: u32 = 1024 / 8;
+
+impl Failures {
+    /// Notes how a request to the component ended.
+    pub(crate) fn note(&self, failed: bool) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
+                Some(average - average / 8 + if failed { FAILURE_WEIGHT } else { 0 })
+            });
+    }
+
+    /// Whether most of the component's recent requests failed (six in a row do it; one in two
+    /// keeps it so until the next success).
+    pub(crate) fn failing(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 512
+    }
+}
+
+/// Before a request to a failing component: how long it waits for its turn, while the worker
+/// is busy with other requests. `None` when it goes at once.
+pub(crate) fn failing_turn(failures: &Failures) -> Option<Duration> {
+    if failures.failing() && crate::busy::worker_is_busy() {
+        turn()
+    } else {
+        None
+    }
+}
+
 /// Reserves the next long-running slice: how long until it starts, if not at once.
 fn turn() -> Option<Duration> {
     let tick = TICK_NANOS.load(Ordering::Relaxed);
@@ -106,5 +150,24 @@ mod tests {
         assert!(first.is_none_or(|wait| wait <= Duration::from_millis(80)));
         assert!(second > Duration::from_millis(70), "{second:?}");
         assert!(third > second + Duration::from_millis(70), "{third:?}");
+    }
+
+    #[test]
+    fn mostly_failing_is_failing() {
+        let failures = Failures::default();
+        for _ in 0..5 {
+            failures.note(true);
+        }
+        assert!(!failures.failing(), "five failures in a row are not yet");
+        failures.note(true);
+        assert!(failures.failing(), "six are");
+        // Every other request failing keeps it failing; successes alone bring it back.
+        for _ in 0..20 {
+            failures.note(false);
+            failures.note(true);
+        }
+        assert!(failures.failing());
+        failures.note(false);
+        assert!(!failures.failing(), "a success after one failure in two");
     }
 }

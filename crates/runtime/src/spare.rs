@@ -36,6 +36,7 @@ use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 
 use tessera_manifest::{Limits, Reuse};
 
+use crate::fair::Failures;
 use crate::release::{Release, Releases};
 use crate::{Capabilities, Host, Next};
 
@@ -195,6 +196,8 @@ pub(crate) struct Instances {
     /// Last in, first out: the most recently used instance has the warmest caches.
     idle: Mutex<Vec<Idle>>,
     sweeping: AtomicBool,
+    /// How the component's recent requests ended (`fair.rs`).
+    pub(crate) failures: Failures,
 }
 
 impl Instances {
@@ -211,6 +214,7 @@ impl Instances {
             filling: AtomicBool::new(false),
             idle: Mutex::new(Vec::new()),
             sweeping: AtomicBool::new(false),
+            failures: Failures::default(),
         });
         instances.pool().register(&instances);
         instances
