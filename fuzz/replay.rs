@@ -4,6 +4,19 @@
 
 use std::path::Path;
 
+/// A fuzz target's name and the check its inputs go through.
+pub type Target<'a> = (&'a str, fn(&[u8]));
+
+/// Replays each of `targets`, each of which must have inputs.
+pub fn replay_each(targets: &[Target]) {
+    for &(target, check) in targets {
+        assert!(
+            replay(target, check) > 0,
+            "no inputs for {target}: its seeds are in fuzz/corpus/{target}"
+        );
+    }
+}
+
 /// Runs `check` on every seed and regression of `target`; how many there were.
 pub fn replay(target: &str, check: fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");

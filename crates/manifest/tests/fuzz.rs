@@ -7,22 +7,16 @@ mod checks;
 #[path = "../../../fuzz/replay.rs"]
 mod replay;
 
-use replay::replay;
+use replay::{replay, replay_each};
 
 #[test]
-fn manifest_inputs() {
+fn every_target_replays_its_inputs() {
     assert!(
         replay("manifest", checks::manifest) >= 10,
         "the manifest seeds are in fuzz/corpus/manifest"
     );
-}
-
-#[test]
-fn runtime_config_inputs() {
-    assert!(replay("runtime_config", checks::runtime_config) > 0);
-}
-
-#[test]
-fn route_pattern_inputs() {
-    assert!(replay("route_pattern", checks::route_pattern) > 0);
+    replay_each(&[
+        ("runtime_config", checks::runtime_config),
+        ("route_pattern", checks::route_pattern),
+    ]);
 }

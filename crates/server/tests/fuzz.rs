@@ -5,35 +5,17 @@
 #[path = "../../../fuzz/replay.rs"]
 mod replay;
 
-use replay::replay;
+use replay::replay_each;
 use tessera_server::fuzzing;
 
 #[test]
-fn jwt_inputs() {
-    assert!(replay("jwt", fuzzing::jwt) > 0);
-}
-
-#[test]
-fn jwks_inputs() {
-    assert!(replay("jwks", fuzzing::jwks) > 0);
-}
-
-#[test]
-fn query_schema_inputs() {
-    assert!(replay("query_schema", fuzzing::query_schema) > 0);
-}
-
-#[test]
-fn static_files_inputs() {
-    assert!(replay("static_files", fuzzing::static_files) > 0);
-}
-
-#[test]
-fn admin_inputs() {
-    assert!(replay("admin", fuzzing::admin) > 0);
-}
-
-#[test]
-fn router_inputs() {
-    assert!(replay("router", fuzzing::router) > 0);
+fn every_target_replays_its_inputs() {
+    replay_each(&[
+        ("jwt", fuzzing::jwt),
+        ("jwks", fuzzing::jwks),
+        ("query_schema", fuzzing::query_schema),
+        ("static_files", fuzzing::static_files),
+        ("admin", fuzzing::admin),
+        ("router", fuzzing::router),
+    ]);
 }
