@@ -1,7 +1,9 @@
 //! Host-side failures and the one place that decides their status codes and bodies.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Response, StatusCode};
@@ -56,7 +58,7 @@ pub enum Rejection {
     /// The client did not send its body in time.
     RequestTimeout {
         /// The time allowed.
-        timeout: std::time::Duration,
+        timeout: Duration,
     },
     /// The body's content type is not what the route validates.
     UnsupportedMediaType {
@@ -217,12 +219,14 @@ impl Rejection {
 /// request id: the one a `request_id` step gave the request, or a fresh one.
 pub(crate) struct Rejections {
     ids: RequestIds,
+    overloads: Overloads,
 }
 
 impl Rejections {
     pub(crate) fn new() -> Self {
         Self {
             ids: RequestIds::new(),
+            overloads: Overloads::default(),
         }
     }
 
@@ -250,15 +254,64 @@ impl Rejections {
                 status = status.as_u16(),
                 "{message}"
             ),
-            None => tracing::warn!(
-                component,
-                %method,
-                path = uri.path(),
-                status = status.as_u16(),
-                "{message}"
-            ),
+            None if tracing::enabled!(tracing::Level::WARN) => {
+                if let Some(more) = self.overloads.due(&component, Instant::now()) {
+                    let also = if more > 0 {
+                        format!(" ({more} more refused since the last such line)")
+                    } else {
+                        String::new()
+                    };
+                    tracing::warn!(
+                        component,
+                        %method,
+                        path = uri.path(),
+                        status = status.as_u16(),
+                        "{message}{also}"
+                    );
+                }
+            }
+            None => {}
         }
         rejection.into_response(request_id.as_deref())
+    }
+}
+
+/// The least time between two log lines for one component's refused requests.
+const OVERLOAD_LINE_EVERY: Duration = Duration::from_secs(10);
+
+/// Log lines for overloaded components (503s), at most one per component every
+/// [`OVERLOAD_LINE_EVERY`]: clients that retry a 503 at once send tens of thousands a second,
+/// and a line for each would cost more than the answer. Failures (5xx other than 503) are
+/// each logged: their request ids link the client's answer to the line.
+#[derive(Default)]
+struct Overloads(Mutex<HashMap<String, Overload>>);
+
+struct Overload {
+    logged: Instant,
+    refused: u64,
+}
+
+impl Overloads {
+    /// Whether a refusal of `component` at `now` is logged; if so, how many refusals were not
+    /// since the last line.
+    fn due(&self, component: &str, now: Instant) -> Option<u64> {
+        let mut overloads = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(overload) = overloads.get_mut(component) else {
+            overloads.insert(
+                component.to_string(),
+                Overload {
+                    logged: now,
+                    refused: 0,
+                },
+            );
+            return Some(0);
+        };
+        if now.duration_since(overload.logged) < OVERLOAD_LINE_EVERY {
+            overload.refused += 1;
+            return None;
+        }
+        overload.logged = now;
+        Some(std::mem::take(&mut overload.refused))
     }
 }
 
@@ -289,6 +342,27 @@ impl RequestIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overloads_are_logged_once_per_component_every_ten_seconds() {
+        let overloads = Overloads::default();
+        let start = Instant::now();
+        assert_eq!(overloads.due("a", start), Some(0), "the first is logged");
+        assert_eq!(
+            overloads.due("b", start),
+            Some(0),
+            "and another component's"
+        );
+        for _ in 0..5 {
+            assert_eq!(overloads.due("a", start + Duration::from_secs(1)), None);
+        }
+        assert_eq!(
+            overloads.due("a", start + Duration::from_secs(10)),
+            Some(5),
+            "ten seconds on, with the count of those not logged"
+        );
+        assert_eq!(overloads.due("a", start + Duration::from_secs(11)), None);
+    }
 
     #[test]
     fn statuses_follow_the_table() {
