@@ -9,8 +9,9 @@
 # The neighbour's component has `max_concurrency = 4` (NEIGHBOUR_CONCURRENCY), so it holds at
 # most that many of the server's instance slots, and runs twice: as `refused`, where requests
 # over the cap get 503 at once (`max_queue = 0`, the default), and as `queued`, where they wait
-# for an instance (`max_queue = 32`). Long-running guests wait their turn while other
-# requests are served (crates/runtime/src/fair.rs).
+# for an instance (`max_queue = 32`). Long-running guests, and components whose recent
+# requests mostly failed, wait their turn while other requests are served
+# (crates/runtime/src/fair.rs).
 #
 # Each phase runs wrk -c32 on /hello for DURATION seconds (default 10) and, for a neighbour,
 # another wrk -c32 on the neighbour's route at the same time; phases run in ROUNDS rounds
