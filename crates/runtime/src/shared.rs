@@ -77,7 +77,7 @@ impl Shared {
         // The workers expire a request at its deadline too; this one also covers the wait
         // for an instance and a guest whose loop keeps the worker from looking.
         let answer = tokio::time::timeout(limits.timeout, self.handler.handle((), request)).await;
-        match answer {
+        let result = match answer {
             Ok(Ok(response)) => Ok(response.map(|body| GuestBody {
                 inner: Stream::P3(body),
                 task: None,
@@ -90,7 +90,17 @@ impl Shared {
                 component: component.to_string(),
                 timeout: limits.timeout,
             }),
-        }
+        };
+        // Failing components take turns (`fair.rs`). A full pool is the server's capacity, and
+        // an error code the guest chose is its answer.
+        self.handler.state().instances.failures.note(matches!(
+            &result,
+            Err(error) if !matches!(
+                error,
+                InvokeError::PoolFull { .. } | InvokeError::GuestError { .. }
+            )
+        ));
+        result
     }
 }
 
