@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
 
+use crate::InvokeError;
+
 /// Ticks a request's guest computes through before it counts as long-running: a short one
 /// may cross one tick by chance.
 const FREE_TICKS: u32 = 2;
@@ -69,9 +71,9 @@ pub(crate) fn at_deadline(ticks: u32, seen: &mut u64) -> UpdateDeadline {
     if ticks <= FREE_TICKS || !others {
         return UpdateDeadline::Yield(1);
     }
-    match turn() {
-        Some(wait) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(wait))),
-        None => UpdateDeadline::Yield(1),
+    match turn(Duration::MAX) {
+        Ok(Some(wait)) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(wait))),
+        Ok(None) | Err(TooFar) => UpdateDeadline::Yield(1),
     }
 }
 
@@ -84,8 +86,20 @@ pub(crate) struct Failures(AtomicU32);
 const FAILURE_WEIGHT: u32 = 1024 / 8;
 
 impl Failures {
-    /// Notes how a request to the component ended.
-    pub(crate) fn note(&self, failed: bool) {
+    /// Notes how a request to the component ended. Neither a full instance pool (the
+    /// server's capacity) nor an error code the guest answered with is the guest failing.
+    pub(crate) fn note_outcome<T>(&self, outcome: &Result<T, InvokeError>) {
+        self.note(matches!(
+            outcome,
+            Err(error) if !matches!(
+                error,
+                InvokeError::PoolFull { .. } | InvokeError::GuestError { .. }
+            )
+        ));
+    }
+
+    /// Notes whether a request to the component failed.
+    fn note(&self, failed: bool) {
         let _ = self
             .0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
@@ -101,21 +115,32 @@ impl Failures {
 }
 
 /// Before a request to a failing component: how long it waits for its turn, while the worker
-/// is busy with other requests. `None` when it goes at once.
-pub(crate) fn failing_turn(failures: &Failures) -> Option<Duration> {
+/// is busy with other requests (`None`: it goes at once), or [`TooFar`] if its turn would come
+/// after `deadline`.
+pub(crate) fn failing_turn(
+    failures: &Failures,
+    deadline: Duration,
+) -> Result<Option<Duration>, TooFar> {
     if failures.failing() && crate::busy::worker_is_busy() {
-        turn()
+        turn(deadline)
     } else {
-        None
+        Ok(None)
     }
 }
 
-/// Reserves the next long-running slice: how long until it starts, if not at once.
-fn turn() -> Option<Duration> {
+/// The next slice starts too late: none was reserved.
+#[derive(Debug, PartialEq)]
+pub(crate) struct TooFar;
+
+/// Reserves the next long-running slice if it starts within `limit`: how long until it starts,
+/// if not at once. A slice further off is not reserved, so a request that gives up on it does
+/// not push every later one back.
+fn turn(limit: Duration) -> Result<Option<Duration>, TooFar> {
     let tick = TICK_NANOS.load(Ordering::Relaxed);
     if tick == 0 {
-        return None;
+        return Ok(None);
     }
+    let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
     let workers = tokio::runtime::Handle::try_current()
         .map_or(1, |handle| handle.metrics().num_workers())
         .max(1) as u64;
@@ -124,13 +149,16 @@ fn turn() -> Option<Duration> {
     let mut next = NEXT_SLICE.load(Ordering::Relaxed);
     loop {
         let slice = next.max(now);
+        if slice - now >= limit {
+            return Err(TooFar);
+        }
         match NEXT_SLICE.compare_exchange_weak(
             next,
             slice.saturating_add(spacing),
             Ordering::Relaxed,
             Ordering::Relaxed,
         ) {
-            Ok(_) => return (slice > now).then(|| Duration::from_nanos(slice - now)),
+            Ok(_) => return Ok((slice > now).then(|| Duration::from_nanos(slice - now))),
             Err(current) => next = current,
         }
     }
@@ -144,12 +172,24 @@ mod tests {
     fn slices_are_spaced_by_the_share() {
         set_tick(Duration::from_millis(10));
         // Outside a runtime: one worker, so slices are LONG_SHARE ticks apart.
-        let first = turn();
-        let second = turn().expect("the second waits");
-        let third = turn().expect("the third waits longer");
+        let first = turn(Duration::MAX).expect("no limit");
+        let second = turn(Duration::MAX)
+            .expect("no limit")
+            .expect("the second waits");
+        let third = turn(Duration::MAX)
+            .expect("no limit")
+            .expect("the third waits longer");
         assert!(first.is_none_or(|wait| wait <= Duration::from_millis(80)));
         assert!(second > Duration::from_millis(70), "{second:?}");
         assert!(third > second + Duration::from_millis(70), "{third:?}");
+        // A turn too far off is refused without being reserved: the next comes one spacing
+        // after the third, not two.
+        assert_eq!(turn(Duration::from_millis(1)), Err(TooFar));
+        let fourth = turn(Duration::MAX)
+            .expect("no limit")
+            .expect("the fourth waits longer still");
+        assert!(fourth > third + Duration::from_millis(70), "{fourth:?}");
+        assert!(fourth < third + Duration::from_millis(150), "{fourth:?}");
     }
 
     #[test]

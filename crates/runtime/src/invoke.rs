@@ -125,15 +125,16 @@ impl HttpComponent {
             Ok(permit) => permit,
             Err(_) => self.wait_for_instance().await?,
         };
-        if let Some(wait) = crate::fair::failing_turn(&self.instances.failures) {
+        match crate::fair::failing_turn(&self.instances.failures, self.limits.timeout) {
+            Ok(None) => {}
+            Ok(Some(wait)) => tokio::time::sleep(wait).await,
             // A turn further off than the deadline is as good as no instance.
-            if wait >= self.limits.timeout {
+            Err(crate::fair::TooFar) => {
                 return Err(InvokeError::Busy {
                     component: self.id.to_string(),
                     limit: self.limits.max_concurrency,
                 });
             }
-            tokio::time::sleep(wait).await;
         }
         if let Pre::P3(..) = self.instances.pre {
             return self.invoke_p3(request, next, permit).await;
@@ -346,11 +347,7 @@ pub(crate) fn after_call(
     result: Result<Made, InvokeError>,
 ) -> Result<(), InvokeError> {
     drop(permit);
-    // A full pool is the server's capacity, not the component failing.
-    instances.failures.note(matches!(
-        &result,
-        Err(error) if !matches!(error, InvokeError::PoolFull { .. })
-    ));
+    instances.failures.note_outcome(&result);
     // Only an instance whose call returned is kept: a trap, a deadline or a cancellation
     // (the call's future dropped, and this never reached) leaves it unusable.
     let (store, result) = match result {

@@ -91,15 +91,12 @@ impl Shared {
                 timeout: limits.timeout,
             }),
         };
-        // Failing components take turns (`fair.rs`). A full pool is the server's capacity, and
-        // an error code the guest chose is its answer.
-        self.handler.state().instances.failures.note(matches!(
-            &result,
-            Err(error) if !matches!(
-                error,
-                InvokeError::PoolFull { .. } | InvokeError::GuestError { .. }
-            )
-        ));
+        // Failing components take turns (`fair.rs`).
+        self.handler
+            .state()
+            .instances
+            .failures
+            .note_outcome(&result);
         result
     }
 }

@@ -10,6 +10,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use tessera_runtime::InvokeError;
 
 use crate::ResponseBody;
+use crate::warn_every::WarnEvery;
 
 /// A request the host answers itself instead of a guest.
 #[derive(Debug)]
@@ -276,18 +277,16 @@ impl Rejections {
     }
 }
 
-/// The least time between two log lines for one component's refused requests.
-const OVERLOAD_LINE_EVERY: Duration = Duration::from_secs(10);
-
-/// Log lines for overloaded components (503s), at most one per component every
-/// [`OVERLOAD_LINE_EVERY`]: clients that retry a 503 at once send tens of thousands a second,
-/// and a line for each would cost more than the answer. Failures (5xx other than 503) are
-/// each logged: their request ids link the client's answer to the line.
+/// Log lines for overloaded components (503s), at most one per component every 10 s
+/// ([`WarnEvery`]): clients that retry a 503 at once send tens of thousands a second, and a
+/// line for each would cost more than the answer. Failures (5xx other than 503) are each
+/// logged: their request ids link the client's answer to the line.
 #[derive(Default)]
 struct Overloads(Mutex<HashMap<String, Overload>>);
 
 struct Overload {
-    logged: Instant,
+    warn: WarnEvery,
+    /// Refusals not logged since the last line.
     refused: u64,
 }
 
@@ -296,22 +295,21 @@ impl Overloads {
     /// since the last line.
     fn due(&self, component: &str, now: Instant) -> Option<u64> {
         let mut overloads = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(overload) = overloads.get_mut(component) else {
-            overloads.insert(
-                component.to_string(),
-                Overload {
-                    logged: now,
+        let overload = match overloads.get_mut(component) {
+            Some(overload) => overload,
+            None => overloads
+                .entry(component.to_string())
+                .or_insert_with(|| Overload {
+                    warn: WarnEvery::starting(now),
                     refused: 0,
-                },
-            );
-            return Some(0);
+                }),
         };
-        if now.duration_since(overload.logged) < OVERLOAD_LINE_EVERY {
+        if overload.warn.due_at(now) {
+            Some(std::mem::take(&mut overload.refused))
+        } else {
             overload.refused += 1;
-            return None;
+            None
         }
-        overload.logged = now;
-        Some(std::mem::take(&mut overload.refused))
     }
 }
 

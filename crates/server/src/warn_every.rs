@@ -15,15 +15,25 @@ pub(crate) struct WarnEvery {
 
 impl WarnEvery {
     pub(crate) fn new() -> Self {
+        Self::starting(Instant::now())
+    }
+
+    /// Counting from `started` (no warning before it is due).
+    pub(crate) fn starting(started: Instant) -> Self {
         Self {
-            started: Instant::now(),
+            started,
             warned_at: AtomicU64::new(0),
         }
     }
 
     /// Whether a warning may be logged now; if so, the next may not for 10 s.
     pub(crate) fn due(&self) -> bool {
-        let now = self.started.elapsed().as_secs() + 1;
+        self.due_at(Instant::now())
+    }
+
+    /// Whether a warning may be logged at `now`; if so, the next may not for 10 s.
+    pub(crate) fn due_at(&self, now: Instant) -> bool {
+        let now = now.saturating_duration_since(self.started).as_secs() + 1;
         let last = self.warned_at.load(Ordering::Relaxed);
         (last == 0 || now >= last + WARN_EVERY.as_secs())
             && self
