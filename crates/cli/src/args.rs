@@ -119,21 +119,13 @@ pub struct UpArgs {
 
     /// Serve HTTPS with this PEM certificate chain (leaf first), HTTP/2 and HTTP/1.1 by ALPN.
     /// Re-read with the key on SIGHUP; connections already open keep theirs.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_key",
-        env = "TESSERA_TLS_CERT"
-    )]
+    #[arg(long, value_name = "FILE", env = "TESSERA_TLS_CERT")]
+    #[arg(requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "tls_cert",
-        env = "TESSERA_TLS_KEY"
-    )]
+    #[arg(long, value_name = "FILE", env = "TESSERA_TLS_KEY")]
+    #[arg(requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
     /// How long in-flight requests may run on after SIGINT or SIGTERM.

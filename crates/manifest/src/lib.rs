@@ -128,6 +128,16 @@ mod tests {
         parse(text).unwrap_err().diagnostics.remove(0)
     }
 
+    /// Asserts that the diagnostic's problem mentions `text`.
+    #[track_caller]
+    fn says(d: &Diagnostic, text: &str) {
+        assert!(
+            d.problem.contains(text),
+            "{:?} does not say {text:?}",
+            d.problem
+        );
+    }
+
     const MINIMAL: &str = r#"
 [[route]]
 path = "/users/:id/..."
@@ -201,7 +211,7 @@ max_concurrency = 100
     fn reuse_errors_name_the_key_and_the_fix() {
         let d = first_error(&with_reuse("{ max_concurrent = 0 }"));
         assert_eq!(d.key, "component.users.reuse.max_concurrent");
-        assert!(d.problem.contains("not a positive number"), "{}", d.problem);
+        says(&d, "not a positive number");
         assert!(d.fix.contains("max_concurrent = 16"), "{}", d.fix);
         assert_eq!(d.line, Some(9));
 
@@ -254,7 +264,7 @@ max_concurrency = 100
             format!("{MINIMAL}\n[[route]]\npath = \"/users/:name/...\"\ncomponent = \"users\"\n");
         let d = first_error(&twice);
         assert_eq!(d.key, "route[1].path");
-        assert!(d.problem.contains("route[0]"), "{}", d.problem);
+        says(&d, "route[0]");
 
         let disjoint = format!(
             "{MINIMAL}\n[[route]]\npath = \"/users/:id/...\"\ncomponent = \"users\"\nmethods = [\"DELETE\"]\n"
@@ -266,21 +276,13 @@ max_concurrency = 100
     fn missing_source_file_is_reported() {
         let d = first_error(&MINIMAL.replace("users.wasm", "nope.wasm"));
         assert_eq!(d.key, "component.users.source");
-        assert!(
-            d.problem.ends_with("nope.wasm does not exist"),
-            "{}",
-            d.problem
-        );
+        says(&d, "nope.wasm does not exist");
     }
 
     #[test]
     fn syntax_errors_carry_a_line() {
         let d = first_error("[[route]]\npath = \"/\ncomponent = 1\n");
-        assert!(
-            d.problem.starts_with("this is not valid TOML"),
-            "{}",
-            d.problem
-        );
+        says(&d, "this is not valid TOML");
         assert_eq!(d.line, Some(2));
     }
 
@@ -289,7 +291,7 @@ max_concurrency = 100
         let d =
             first_error(&MINIMAL.replace("max_concurrency = 100", "max_concurrency = \"lots\""));
         assert_eq!(d.key, "component.users.limits.max_concurrency");
-        assert!(d.problem.starts_with("wrong type"), "{}", d.problem);
+        says(&d, "wrong type");
     }
 
     #[test]
@@ -303,11 +305,7 @@ max_concurrency = 100
         assert_eq!(limits.max_queue, 8);
         let d = first_error(&queued("max_queue = -1"));
         assert_eq!(d.key, "component.users.limits.max_queue");
-        assert!(
-            d.problem.contains("-1 is not a number of requests"),
-            "{}",
-            d.problem
-        );
+        says(&d, "-1 is not a number of requests");
     }
 
     #[test]

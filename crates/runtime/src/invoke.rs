@@ -32,6 +32,9 @@ use crate::{GuestUsage, Host, HttpComponent, InvokeError, RequestTrace};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 
+/// What polling a body of `Bytes` for its next frame gives, for a body that fails with `E`.
+type NextFrame<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
+
 pub(crate) type GuestTask = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send>>;
 
 /// The rest of a route's chain, as a middleware component reaches it: called at most once,
@@ -72,6 +75,58 @@ pub(crate) async fn head<R: Future + Unpin>(
         }
     })
     .await
+}
+
+/// What a request's task holds besides its store: what it needs to make its instance and,
+/// once the call is over, to settle it. The 0.2 and the 0.3 path share it.
+pub(crate) struct Call {
+    instances: Arc<Instances>,
+    component: Arc<str>,
+    limits: Limits,
+    usage: Option<Arc<GuestUsage>>,
+    trace: Option<RequestTrace>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Call {
+    /// The request's instance: the one made ahead of it (`ready`), or one made now; traced.
+    pub(crate) async fn instance(
+        &self,
+        store: &mut Store<Host>,
+        ready: Option<Made>,
+    ) -> wasmtime::Result<Made> {
+        traced(
+            &self.instances,
+            store,
+            ready,
+            self.trace.as_ref(),
+            &self.component,
+        )
+        .await
+    }
+
+    /// The deadline the whole call runs within.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.limits.timeout
+    }
+
+    /// Ends the call with its `outcome`: notes the instance's memory, settles the result, ends
+    /// the guest's span and hands the store on ([`after_call`]).
+    pub(crate) fn end(
+        self,
+        outcome: Result<wasmtime::Result<Made>, tokio::time::error::Elapsed>,
+        mut store: Store<Host>,
+    ) -> Result<(), InvokeError> {
+        note_memory(self.usage.as_deref(), &store);
+        let result = settle(outcome, &store, &self.component, &self.limits);
+        end_guest_span(&mut store, result.as_ref().err());
+        after_call(store, self.instances, self.permit, result)
+    }
+
+    /// The request's CPU time and memory record, if it asked for one.
+    pub(crate) fn usage(&self) -> Option<Arc<GuestUsage>> {
+        self.usage.clone()
+    }
 }
 
 impl HttpComponent {
@@ -140,14 +195,8 @@ impl HttpComponent {
             return self.invoke_p3(request, next, permit).await;
         }
 
-        let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
-        let trace = request.extensions().get::<RequestTrace>().cloned();
-        let (mut store, ready) = self.instances.for_request(next);
-        if let Ok(mut tag) = store.data().log_tag.lock() {
-            tag.set(request.headers());
-        }
-
-        let (sender, mut receiver) = oneshot::channel();
+        let (call, mut store, ready) = self.begin(&request, next, permit);
+        let (sender, receiver) = oneshot::channel();
         let (request, outparam) = {
             let mut http = store.data_mut().http();
             // The server makes a TLS request's URI absolute with `https` (HTTP/2 says it).
@@ -167,54 +216,75 @@ impl HttpComponent {
             (request, outparam)
         };
 
-        let instances = self.instances.clone();
-        let component = self.id.clone();
-        let limits = self.limits;
-        let memory = usage.clone();
+        let usage = call.usage();
         let task: GuestTask = Box::pin(async move {
-            let call = async {
-                let made =
-                    traced(&instances, &mut store, ready, trace.as_ref(), &component).await?;
-                let Made::P2(proxy) = &made else {
-                    unreachable!("a WASI 0.2 component makes 0.2 instances")
-                };
-                proxy
+            let run = async {
+                let made = call.instance(&mut store, ready).await?;
+                made.p2()
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, request, outparam)
                     .await?;
                 Ok::<_, wasmtime::Error>(made)
             };
-            let outcome = tokio::time::timeout(limits.timeout, call).await;
-            note_memory(memory.as_deref(), &store);
-            let result = settle(outcome, &store, &component, &limits);
-            end_guest_span(&mut store, result.as_ref().err());
-            after_call(store, instances, permit, result)
+            let outcome = tokio::time::timeout(call.timeout(), run).await;
+            call.end(outcome, store)
         });
-        let mut task = measured(task, usage);
+        self.respond(measured(task, usage), receiver, Stream::P2)
+            .await
+    }
 
-        let head = head(&mut task, &mut receiver).await;
+    /// Starts serving `request`: the store (with the instance made ahead of it, if any), and
+    /// what its task needs besides.
+    pub(crate) fn begin<B>(
+        &self,
+        request: &http::Request<B>,
+        next: Option<Next>,
+        permit: OwnedSemaphorePermit,
+    ) -> (Call, Store<Host>, Option<Made>) {
+        let (store, ready) = self.instances.for_request(next);
+        if let Ok(mut tag) = store.data().log_tag.lock() {
+            tag.set(request.headers());
+        }
+        let call = Call {
+            instances: self.instances.clone(),
+            component: self.id.clone(),
+            limits: self.limits,
+            usage: request.extensions().get::<Arc<GuestUsage>>().cloned(),
+            trace: request.extensions().get::<RequestTrace>().cloned(),
+            permit,
+        };
+        (call, store, ready)
+    }
 
-        let (response, task) = match head {
+    /// Polls the guest's `task` until its answer comes on `receiver`, and returns it as the
+    /// response ([`HttpComponent::answer`]); an error if the call ended without one.
+    pub(crate) async fn respond<T, E: std::fmt::Debug>(
+        &self,
+        mut task: GuestTask,
+        mut receiver: oneshot::Receiver<Result<http::Response<T>, E>>,
+        stream: fn(T) -> Stream,
+    ) -> Result<http::Response<GuestBody>, InvokeError> {
+        let (answer, task) = match head(&mut task, &mut receiver).await {
             Head::Finished(Err(error)) => return Err(error),
             Head::Finished(Ok(())) => match receiver.try_recv() {
-                Ok(response) => (response, None),
+                Ok(answer) => (answer, None),
                 Err(_) => return Err(self.no_response()),
             },
-            Head::Sent(Ok(response)) => (response, Some(task)),
-            // The guest dropped its response-outparam without setting it: let it finish to
-            // learn whether it crashed.
+            Head::Sent(Ok(answer)) => (answer, Some(task)),
+            // The guest's call ended, or it dropped its response-outparam, before it answered:
+            // let it finish to learn whether it crashed.
             Head::Sent(Err(_)) => {
                 task.await?;
                 return Err(self.no_response());
             }
         };
-        self.answer(response, task, Stream::P2)
+        self.answer(answer, task, stream)
     }
 
     /// The guest's answer as the response to send: its head, and a body that reads what the
     /// guest writes (and polls the guest's `task` while it still runs), or the error code the
     /// guest answered with.
-    pub(crate) fn answer<T, E: std::fmt::Debug>(
+    fn answer<T, E: std::fmt::Debug>(
         &self,
         answer: Result<http::Response<T>, E>,
         task: Option<GuestTask>,
@@ -515,10 +585,7 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> NextFrame<wasmtime_wasi_http::Error> {
         match self {
             Self::P2(body) => Pin::new(body).poll_frame(cx),
             Self::P3(body) => Pin::new(body).poll_frame(cx),
@@ -548,10 +615,7 @@ impl Body for GuestBody {
     type Data = Bytes;
     type Error = BodyError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame<BodyError> {
         let this = self.get_mut();
         if let Some(task) = &mut this.task
             && let Poll::Ready(result) = task.as_mut().poll(cx)

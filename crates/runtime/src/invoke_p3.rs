@@ -11,7 +11,6 @@
 //! the response body reads the stream meanwhile.
 
 use std::future::poll_fn;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body::Body;
@@ -20,12 +19,8 @@ use wasmtime::AsContextMut as _;
 use wasmtime_wasi_http::p3::bindings::Service;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
-use crate::invoke::{
-    GuestTask, Head, Stream, after_call, end_guest_span, head, measured, note_memory, settle,
-    traced,
-};
-use crate::spare::Made;
-use crate::{GuestBody, GuestUsage, Host, HttpComponent, InvokeError, Next, RequestTrace};
+use crate::invoke::{GuestTask, Stream, measured};
+use crate::{GuestBody, Host, HttpComponent, InvokeError, Next};
 
 /// What the guest answered: a response, or the error code its handler returned.
 type Answer =
@@ -46,51 +41,20 @@ impl HttpComponent {
             let request = crate::shared::boxed(request);
             return shared.serve(&self.id, request, permit).await;
         }
-        let usage = request.extensions().get::<Arc<GuestUsage>>().cloned();
-        let trace = request.extensions().get::<RequestTrace>().cloned();
-        let (mut store, ready) = self.instances.for_request(next);
-        if let Ok(mut tag) = store.data().log_tag.lock() {
-            tag.set(request.headers());
-        }
-        let (sender, mut receiver) = oneshot::channel::<Answer>();
-
-        let instances = self.instances.clone();
-        let component = self.id.clone();
-        let limits = self.limits;
-        let memory = usage.clone();
+        let (call, mut store, ready) = self.begin(&request, next, permit);
+        let (sender, receiver) = oneshot::channel::<Answer>();
+        let usage = call.usage();
         let task: GuestTask = Box::pin(async move {
-            let call = async {
-                let made =
-                    traced(&instances, &mut store, ready, trace.as_ref(), &component).await?;
-                let Made::P3(service) = &made else {
-                    unreachable!("a WASI 0.3 component makes 0.3 instances")
-                };
-                serve(&mut store, service, request, sender).await?;
+            let run = async {
+                let made = call.instance(&mut store, ready).await?;
+                serve(&mut store, made.p3(), request, sender).await?;
                 Ok(made)
             };
-            let outcome = tokio::time::timeout(limits.timeout, call).await;
-            note_memory(memory.as_deref(), &store);
-            let result = settle(outcome, &store, &component, &limits);
-            end_guest_span(&mut store, result.as_ref().err());
-            after_call(store, instances, permit, result)
+            let outcome = tokio::time::timeout(call.timeout(), run).await;
+            call.end(outcome, store)
         });
-        let mut task = measured(task, usage);
-
-        let (answer, task) = match head(&mut task, &mut receiver).await {
-            Head::Finished(Err(error)) => return Err(error),
-            Head::Finished(Ok(())) => match receiver.try_recv() {
-                Ok(answer) => (answer, None),
-                _ => return Err(self.no_response()),
-            },
-            Head::Sent(Ok(answer)) => (answer, Some(task)),
-            // The guest's call ended, or failed, before it answered: let it finish to learn
-            // whether it crashed.
-            Head::Sent(Err(_)) => {
-                task.await?;
-                return Err(self.no_response());
-            }
-        };
-        self.answer(answer, task, Stream::P3)
+        self.respond(measured(task, usage), receiver, Stream::P3)
+            .await
     }
 }
 

@@ -183,6 +183,24 @@ pub(crate) enum Made {
     P3(Service),
 }
 
+impl Made {
+    /// The WASI 0.2 instance a 0.2 component makes.
+    pub(crate) fn p2(&self) -> &Proxy {
+        match self {
+            Self::P2(proxy) => proxy,
+            Self::P3(_) => unreachable!("a WASI 0.2 component makes 0.2 instances"),
+        }
+    }
+
+    /// The WASI 0.3 instance a 0.3 component makes.
+    pub(crate) fn p3(&self) -> &Service {
+        match self {
+            Self::P3(service) => service,
+            Self::P2(_) => unreachable!("a WASI 0.3 component makes 0.3 instances"),
+        }
+    }
+}
+
 /// What a component needs to make its instances, the slot its spare waits in, and with
 /// `reuse` the instances that wait to serve again.
 pub(crate) struct Instances {

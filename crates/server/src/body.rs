@@ -21,6 +21,9 @@ pub enum ResponseBody {
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
+/// What polling a body of `Bytes` for its next frame gives, for a body that fails with `E`.
+pub(crate) type NextFrame<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
+
 /// Any error a response body can end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -42,10 +45,7 @@ impl Body for ResponseBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame<BoxError> {
         match self.get_mut() {
             Self::Guest(body) => Pin::new(body)
                 .poll_frame(cx)
@@ -96,10 +96,7 @@ impl<T: Unpin> Body for Holding<T> {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame<BoxError> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 

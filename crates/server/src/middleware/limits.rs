@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http::header::CONTENT_LENGTH;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, SizeHint};
 use http_body_util::BodyExt;
 use tessera_runtime::HttpError;
 use tokio::time::Sleep;
@@ -16,6 +16,7 @@ use tokio::time::Sleep;
 use super::RequestBody;
 use super::gate::{BodyFault, Gate, Verdict, Watch};
 use crate::Rejection;
+use crate::body::NextFrame;
 
 /// `type = "body_limit"`: a declared length over the limit is refused at once; a streamed
 /// body is cut off where it crosses the limit.
@@ -123,10 +124,7 @@ impl Body for WatchedBody {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame<HttpError> {
         let this = self.get_mut();
         if let Some((sleep, timeout)) = &mut this.deadline
             && sleep.as_mut().poll(cx).is_ready()

@@ -19,7 +19,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use http::Request;
 use tessera_manifest::{RateKey, RateLimitSpec};
-use tessera_runtime::capabilities::kv::KvStore;
+use tessera_runtime::capabilities::kv::{Gcra, KvStore};
 
 use super::RequestBody;
 use super::gate::{Gate, Verdict};
@@ -47,8 +47,7 @@ pub(crate) struct RateLimit {
     /// The step's name in the manifest: the buckets of two steps sharing a store differ.
     name: String,
     key: RateKey,
-    interval: Duration,
-    burst: u32,
+    rule: Gcra,
     buckets: Buckets,
 }
 
@@ -87,8 +86,10 @@ impl RateLimit {
         Self {
             name: name.to_string(),
             key: spec.key,
-            interval,
-            burst: spec.burst,
+            rule: Gcra {
+                interval,
+                burst: spec.burst,
+            },
             buckets,
         }
     }
@@ -124,7 +125,7 @@ impl RateLimit {
     fn refusal(&self, wait: Duration) -> Rejection {
         Rejection::TooManyRequests {
             retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            limit: self.burst,
+            limit: self.rule.burst,
         }
     }
 
@@ -145,7 +146,7 @@ impl RateLimit {
             Key::Ip(ip) => format!("ratelimit:{}:ip:{ip}", self.name),
             Key::Subject(subject) => format!("ratelimit:{}:subject:{subject}", self.name),
         };
-        match store.take_token(&bucket, self.interval, self.burst).await {
+        match store.take_token(&bucket, self.rule).await {
             Ok(None) => Ok(None),
             Ok(Some(wait)) => Err(self.refusal(wait)),
             Err(error) => {

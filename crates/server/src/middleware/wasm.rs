@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use http::header::HOST;
 use http::uri::PathAndQuery;
@@ -15,6 +15,7 @@ use tessera_runtime::{HttpComponent, HttpError, Next, WasiBody};
 
 use super::identity::Identity;
 use super::{Chain, RequestBody, Responding, Step, answer, request_id};
+use crate::body::NextFrame;
 use crate::{RESERVED_HEADER_PREFIX, Rejections, ResponseBody};
 
 pub(crate) struct WasmStep {
@@ -151,10 +152,7 @@ impl http_body::Body for Relayed {
     type Data = bytes::Bytes;
     type Error = HttpError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, HttpError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> NextFrame<HttpError> {
         self.frames.poll_recv(cx)
     }
 }

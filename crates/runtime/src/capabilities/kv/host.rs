@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-use super::{Bucket, KvError};
+use super::{Bucket, KvError, KvStore};
 use crate::Host;
 use crate::capabilities::bindings::tessera::host::kv_expiry;
 use crate::capabilities::bindings::wasi::keyvalue::store::{Error, KeyResponse};
@@ -18,24 +18,48 @@ fn other(e: KvError) -> Error {
     Error::Other(e.0)
 }
 
+/// A guest's call on one open bucket, with what observes it.
+struct OnBucket<'a> {
+    caps: &'a Capabilities,
+    trace: Option<&'a RequestTrace>,
+    bucket: &'a Bucket,
+}
+
 impl Host {
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<&Bucket> {
-        Ok(self.table.get(bucket)?)
+    /// The bucket behind the guest's handle, ready for a call.
+    fn on_bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<OnBucket<'_>> {
+        Ok(OnBucket {
+            caps: &self.caps,
+            trace: self.trace.as_ref(),
+            bucket: self.table.get(bucket)?,
+        })
     }
 }
 
-/// `call` on `bucket`'s store, told to the component's observer (in `caps`) as `operation`.
-/// Not a method: a `&Host` held across the await would make the future not `Send`.
-async fn on_store<T>(
-    caps: &Capabilities,
-    trace: Option<&RequestTrace>,
-    bucket: &Bucket,
-    operation: &'static str,
-    call: impl Future<Output = Result<T, KvError>>,
-) -> Result<T, Error> {
-    observed(caps, trace, "key_value", &bucket.name, operation, call)
+impl OnBucket<'_> {
+    /// The bucket's store.
+    fn store(&self) -> &dyn KvStore {
+        &*self.bucket.store
+    }
+
+    /// `call` on the bucket's store, told to the component's observer as `operation`.
+    /// Holds no `&Host` across the await: that would make the future not `Send`.
+    async fn run<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, KvError>>,
+    ) -> Result<T, Error> {
+        observed(
+            self.caps,
+            self.trace,
+            "key_value",
+            &self.bucket.name,
+            operation,
+            call,
+        )
         .await
         .map_err(other)
+    }
 }
 
 impl store::Host for Host {
@@ -53,51 +77,23 @@ impl store::Host for Host {
 
 impl store::HostBucket for Host {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "get",
-            bucket.store.get(&key),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("get", on.store().get(&key)).await)
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Outcome<()> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "set",
-            bucket.store.set(&key, &value, None),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("set", on.store().set(&key, &value, None)).await)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<()> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "delete",
-            bucket.store.delete(&key),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("delete", on.store().delete(&key)).await)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<bool> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "exists",
-            bucket.store.exists(&key),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("exists", on.store().exists(&key)).await)
     }
 
     async fn list_keys(
@@ -105,18 +101,11 @@ impl store::HostBucket for Host {
         bucket: Resource<Bucket>,
         cursor: Option<u64>,
     ) -> Outcome<KeyResponse> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(observed(
-            &self.caps,
-            self.trace.as_ref(),
-            "key_value",
-            &bucket.name,
-            "list_keys",
-            bucket.store.list_keys(cursor.unwrap_or(0)),
-        )
-        .await
-        .map(|(keys, cursor)| KeyResponse { keys, cursor })
-        .map_err(other))
+        let on = self.on_bucket(&bucket)?;
+        Ok(on
+            .run("list_keys", on.store().list_keys(cursor.unwrap_or(0)))
+            .await
+            .map(|(keys, cursor)| KeyResponse { keys, cursor }))
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -132,15 +121,8 @@ impl atomics::Host for Host {
         key: String,
         delta: u64,
     ) -> Outcome<u64> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "increment",
-            bucket.store.increment(&key, delta),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("increment", on.store().increment(&key, delta)).await)
     }
 }
 
@@ -150,21 +132,16 @@ impl batch::Host for Host {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> Outcome<Vec<Option<(String, Vec<u8>)>>> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "get_many",
-            bucket.store.get_many(&keys),
-        )
-        .await
-        .map(|values| {
-            keys.into_iter()
-                .zip(values)
-                .map(|(key, value)| value.map(|v| (key, v)))
-                .collect()
-        }))
+        let on = self.on_bucket(&bucket)?;
+        Ok(on
+            .run("get_many", on.store().get_many(&keys))
+            .await
+            .map(|values| {
+                keys.into_iter()
+                    .zip(values)
+                    .map(|(key, value)| value.map(|v| (key, v)))
+                    .collect()
+            }))
     }
 
     async fn set_many(
@@ -172,27 +149,13 @@ impl batch::Host for Host {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Outcome<()> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "set_many",
-            bucket.store.set_many(&key_values),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("set_many", on.store().set_many(&key_values)).await)
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Outcome<()> {
-        let bucket = self.bucket(&bucket)?;
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "delete_many",
-            bucket.store.delete_many(&keys),
-        )
-        .await)
+        let on = self.on_bucket(&bucket)?;
+        Ok(on.run("delete_many", on.store().delete_many(&keys)).await)
     }
 }
 
@@ -209,15 +172,8 @@ impl kv_expiry::Host for Host {
                 "a time to live of 0 ms would expire the value at once; use delete".into(),
             )));
         }
-        let bucket = self.bucket(&bucket)?;
+        let on = self.on_bucket(&bucket)?;
         let ttl = Some(Duration::from_millis(ttl_ms));
-        Ok(on_store(
-            &self.caps,
-            self.trace.as_ref(),
-            bucket,
-            "set",
-            bucket.store.set(&key, &value, ttl),
-        )
-        .await)
+        Ok(on.run("set", on.store().set(&key, &value, ttl)).await)
     }
 }

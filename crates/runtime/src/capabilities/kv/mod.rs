@@ -47,21 +47,24 @@ pub trait KvStore: Send + Sync {
     /// Removes several keys.
     async fn delete_many(&self, keys: &[String]) -> Result<(), KvError>;
 
-    /// One request against the rate-limit bucket `key` (GCRA: one request per `interval`,
-    /// bursts of up to `burst`), atomically for every process that shares the store: `None`
-    /// if it is admitted, else how long until one would be. Only a store shared between
-    /// processes has buckets worth sharing; the others refuse.
-    async fn take_token(
-        &self,
-        key: &str,
-        interval: Duration,
-        burst: u32,
-    ) -> Result<Option<Duration>, KvError> {
-        let _ = (key, interval, burst);
+    /// One request against the rate-limit bucket `key`, kept by `rule`, atomically for every
+    /// process that shares the store: `None` if it is admitted, else how long until one would
+    /// be. Only a store shared between processes has buckets worth sharing; the others refuse.
+    async fn take_token(&self, key: &str, rule: Gcra) -> Result<Option<Duration>, KvError> {
+        let _ = (key, rule);
         Err(KvError(
             "this store is private to the process: shared rate limits need Redis".into(),
         ))
     }
+}
+
+/// A rate-limit bucket's rule (GCRA): one request per `interval`, bursts of up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    /// The time one request uses up.
+    pub interval: Duration,
+    /// How many requests may come at once after a quiet spell (at least 1).
+    pub burst: u32,
 }
 
 /// An open bucket: the resource behind `wasi:keyvalue/store.bucket`.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{KvError, KvStore, PAGE};
+use super::{Gcra, KvError, KvStore, PAGE};
 
 /// The most a key-value call waits for Redis, reconnection included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -168,15 +168,10 @@ impl KvStore for RedisKv {
         self.run::<i64>(&cmd).await.map(drop)
     }
 
-    async fn take_token(
-        &self,
-        key: &str,
-        interval: Duration,
-        burst: u32,
-    ) -> Result<Option<Duration>, KvError> {
+    async fn take_token(&self, key: &str, rule: Gcra) -> Result<Option<Duration>, KvError> {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let interval = micros(interval).max(1);
-        let tolerance = interval.saturating_mul(u64::from(burst.saturating_sub(1)));
+        let interval = micros(rule.interval).max(1);
+        let tolerance = interval.saturating_mul(u64::from(rule.burst.saturating_sub(1)));
         let mut conn = self.conn.clone();
         let mut call = self.gcra.key(self.key(key));
         call.arg(interval).arg(tolerance);

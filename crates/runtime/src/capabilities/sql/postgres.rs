@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use crate::capabilities::error_chain;
 
@@ -229,44 +229,18 @@ impl ToSql for Param<'_> {
 
 fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlError> {
     let ty = row.columns()[i].type_().clone();
-    let get = |e: tokio_postgres::Error| SqlError::Conversion(error_chain(&e));
     let value = match ty {
-        Type::BOOL => row
-            .try_get::<_, Option<bool>>(i)
-            .map_err(get)?
-            .map(SqlValue::Boolean),
-        Type::INT2 => row
-            .try_get::<_, Option<i16>>(i)
-            .map_err(get)?
-            .map(|v| SqlValue::Integer(v.into())),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(i)
-            .map_err(get)?
-            .map(|v| SqlValue::Integer(v.into())),
-        Type::INT8 => row
-            .try_get::<_, Option<i64>>(i)
-            .map_err(get)?
-            .map(SqlValue::Integer),
-        Type::OID => row
-            .try_get::<_, Option<u32>>(i)
-            .map_err(get)?
-            .map(|v| SqlValue::Integer(v.into())),
-        Type::FLOAT4 => row
-            .try_get::<_, Option<f32>>(i)
-            .map_err(get)?
-            .map(|v| SqlValue::Real(v.into())),
-        Type::FLOAT8 => row
-            .try_get::<_, Option<f64>>(i)
-            .map_err(get)?
-            .map(SqlValue::Real),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => row
-            .try_get::<_, Option<String>>(i)
-            .map_err(get)?
-            .map(SqlValue::Text),
-        Type::BYTEA => row
-            .try_get::<_, Option<Vec<u8>>>(i)
-            .map_err(get)?
-            .map(SqlValue::Blob),
+        Type::BOOL => cell::<bool>(row, i)?.map(SqlValue::Boolean),
+        Type::INT2 => cell::<i16>(row, i)?.map(|v| SqlValue::Integer(v.into())),
+        Type::INT4 => cell::<i32>(row, i)?.map(|v| SqlValue::Integer(v.into())),
+        Type::INT8 => cell::<i64>(row, i)?.map(SqlValue::Integer),
+        Type::OID => cell::<u32>(row, i)?.map(|v| SqlValue::Integer(v.into())),
+        Type::FLOAT4 => cell::<f32>(row, i)?.map(|v| SqlValue::Real(v.into())),
+        Type::FLOAT8 => cell::<f64>(row, i)?.map(SqlValue::Real),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            cell::<String>(row, i)?.map(SqlValue::Text)
+        }
+        Type::BYTEA => cell::<Vec<u8>>(row, i)?.map(SqlValue::Blob),
         other => {
             let name = row.columns()[i].name();
             return Err(SqlError::Conversion(format!(
@@ -275,6 +249,12 @@ fn column_value(row: &tokio_postgres::Row, i: usize) -> Result<SqlValue, SqlErro
         }
     };
     Ok(value.unwrap_or(SqlValue::Null))
+}
+
+/// Cell `i` of `row` as a `T`; SQL NULL as `None`.
+fn cell<'r, T: FromSql<'r>>(row: &'r tokio_postgres::Row, i: usize) -> Result<Option<T>, SqlError> {
+    row.try_get::<_, Option<T>>(i)
+        .map_err(|e| SqlError::Conversion(error_chain(&e)))
 }
 
 #[expect(clippy::needless_pass_by_value, reason = "passed to map_err by name")]
