@@ -86,9 +86,15 @@ pub struct LoadReport {
 /// The 0.3 engine and its linker are made when the first 0.3 component loads: an app of 0.2
 /// components does not pay for them (about 5 MB of resident memory, most of it the code that
 /// builds the 0.3 linker).
+///
+/// The 0.2 engine is made on a thread of its own, started by [`ComponentLoader::new`]:
+/// reserving its instance pool takes a quarter of a server's start (one `mprotect` per fiber
+/// stack's guard page, 1.6 ms of 6.5 with 1,000 slots), and the manifest, the backends and the
+/// components' reading, hashing and parsing need no engine, so they run meanwhile. Only
+/// compiling or reading the compile cache waits for it.
 #[derive(Clone)]
 pub struct ComponentLoader {
-    p2: Side,
+    p2: Arc<Making<Side>>,
     p3: Arc<OnceLock<Side>>,
     settings: EngineSettings,
     cache: CompileCache,
@@ -99,17 +105,60 @@ pub struct ComponentLoader {
 /// 0.3 engine once it exists.
 #[derive(Clone)]
 pub struct Engines {
-    p2: Engine,
+    p2: Arc<Making<Side>>,
     p3: Arc<OnceLock<Side>>,
 }
 
 impl Engines {
-    /// Advances every engine's epoch by one.
+    /// Advances every engine's epoch by one; the first call waits for the 0.2 engine to be
+    /// made.
     pub fn increment_epoch(&self) {
-        self.p2.increment_epoch();
+        if let Ok(p2) = self.p2.get() {
+            p2.engine.increment_epoch();
+        }
         if let Some(p3) = self.p3.get() {
             p3.engine.increment_epoch();
         }
+    }
+}
+
+/// A value being made on a thread of its own; [`Making::get`] waits for it.
+struct Making<T> {
+    made: OnceLock<Result<T, String>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<Result<T, String>>>>,
+}
+
+impl<T: Send + 'static> Making<T> {
+    /// Starts `make` on a thread named `name`.
+    fn start(name: &str, make: impl FnOnce() -> Result<T, String> + Send + 'static) -> Self {
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(make)
+            .expect(
+                "spawning a thread at start-up only fails when the process is out of resources",
+            );
+        Self {
+            made: OnceLock::new(),
+            thread: std::sync::Mutex::new(Some(thread)),
+        }
+    }
+
+    /// The value, or why it could not be made, once it is; blocks until then.
+    fn get(&self) -> Result<&T, &str> {
+        self.made
+            .get_or_init(|| {
+                let thread = self
+                    .thread
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                    .expect("the thread is joined once, by the first caller");
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err("the thread making it panicked".into()))
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 }
 
@@ -151,12 +200,21 @@ impl ComponentLoader {
     /// Each engine's pool has `settings.max_instances` slots; up to a quarter of them may
     /// hold instances made ahead of their requests (see `spare.rs`).
     pub fn new(settings: &EngineSettings, cache: CompileCache) -> Result<Self, LoadError> {
+        let p2 = {
+            let settings = settings.clone();
+            Making::start("tessera-engine", move || {
+                crate::new_engine(&settings)
+                    .and_then(|engine| {
+                        Side::new(engine, crate::host::add_to_linker, settings.max_instances)
+                    })
+                    .map_err(|e| match e {
+                        LoadError::Engine(reason) => reason,
+                        other => other.to_string(),
+                    })
+            })
+        };
         Ok(Self {
-            p2: Side::new(
-                crate::new_engine(settings)?,
-                crate::host::add_to_linker,
-                settings.max_instances,
-            )?,
+            p2: Arc::new(p2),
             p3: Arc::default(),
             settings: settings.clone(),
             cache,
@@ -167,9 +225,16 @@ impl ComponentLoader {
     /// The engines components are loaded onto (for the epoch ticker).
     pub fn engines(&self) -> Engines {
         Engines {
-            p2: self.p2.engine.clone(),
+            p2: self.p2.clone(),
             p3: self.p3.clone(),
         }
+    }
+
+    /// The 0.2 engine, once made.
+    fn p2(&self) -> Result<&Side, LoadError> {
+        self.p2
+            .get()
+            .map_err(|reason| LoadError::Engine(reason.to_string()))
     }
 
     /// The 0.3 engine, made on first use.
@@ -266,7 +331,7 @@ impl ComponentLoader {
             });
         }
         let p3 = exports_p3_handler(wasm);
-        let side = if p3 { self.p3()? } else { &self.p2 };
+        let side = if p3 { self.p3()? } else { self.p2()? };
         let (component, cache) = self
             .cache
             .load_hashed(&side.engine, wasm, content)

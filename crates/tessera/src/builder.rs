@@ -193,6 +193,20 @@ impl AppBuilder {
     }
 
     async fn load(self, purpose: Purpose) -> Result<Loaded, Error> {
+        // First: the loader starts making its engine on a thread of its own, which the
+        // manifest, the backends and the components' reading need not wait for.
+        let settings = EngineSettings {
+            max_instances: self.max_instances,
+            ..EngineSettings::default()
+        };
+        let cache = match &self.cache {
+            Cache::Off => CompileCache::disabled(),
+            Cache::Dir(dir) => CompileCache::new(dir.clone()),
+            Cache::Default => {
+                CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new)
+            }
+        };
+        let loader = ComponentLoader::new(&settings, cache)?;
         let manifest = Manifest::load(&self.manifest)?;
         let runtime = match &self.runtime_config {
             Some(file) => RuntimeConfig::load(file, self.state_dir.clone())?,
@@ -265,18 +279,6 @@ impl AppBuilder {
             .iter()
             .map(|(id, grants)| (id.clone(), backends.capabilities(id, grants)))
             .collect();
-        let settings = EngineSettings {
-            max_instances: self.max_instances,
-            ..EngineSettings::default()
-        };
-        let cache = match self.cache {
-            Cache::Off => CompileCache::disabled(),
-            Cache::Dir(dir) => CompileCache::new(dir),
-            Cache::Default => {
-                CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new)
-            }
-        };
-        let loader = ComponentLoader::new(&settings, cache)?;
         // Ticking before the components load: a trial instance whose start-up code loops is
         // stopped at its deadline like a request.
         let ticker = EpochTicker::start(loader.engines(), EngineSettings::default().epoch_tick);
