@@ -70,3 +70,38 @@ fn check_messages_match_the_saved_ones() {
         failures.join("\n")
     );
 }
+
+/// A host whose address space is too small for the instance pool gets one error that says
+/// so, from `check` and from `up` (which starts making the engine before anything else), not
+/// a problem reported against every component.
+#[test]
+fn an_engine_without_room_for_its_pool_is_one_error() {
+    let root = Path::new(tessera_test_support::WORKSPACE_ROOT);
+    tessera_test_support::guest("wasi_echo");
+    let state = tempfile::tempdir().expect("tempdir");
+    for command in ["check", "up --listen 127.0.0.1:0"] {
+        // 8 GB of address space: far less than the pool of 1000 slots reserves.
+        let output = Command::new("sh")
+            .current_dir(root)
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 8000000 && exec \"$0\" {command} --no-cache --state-dir \"$1\" \
+                 --manifest tests/ui/ok-minimal.toml"
+            ))
+            .arg(TESSERA)
+            .arg(state.path())
+            .env("TESSERA_LOG", "off")
+            .output()
+            .expect("run tessera");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{command}: {stderr}");
+        assert_eq!(
+            stderr
+                .matches("the WebAssembly engine could not start")
+                .count(),
+            1,
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("component."), "{command}: {stderr}");
+    }
+}

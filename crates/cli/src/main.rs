@@ -33,6 +33,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     backtrace::quiet_error_backtraces();
     let args = args::Cli::parse();
+    let started = commands::start_engine(&args.command);
     logging::init(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
         .on_thread_park(tessera_runtime::on_worker_park)
         .build()
         .expect("a Tokio runtime starts unless the process is out of resources");
-    let result = runtime.block_on(commands::run(args.command));
+    let result = runtime.block_on(commands::run(args.command, started));
     // Guest instances still running in detached tasks must not hold up the exit.
     runtime.shutdown_background();
     match result {

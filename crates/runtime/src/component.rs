@@ -230,6 +230,11 @@ impl ComponentLoader {
         }
     }
 
+    /// Why the 0.2 engine could not be made, if it could not; waits until it is.
+    pub fn engine_failure(&self) -> Option<LoadError> {
+        self.p2().err()
+    }
+
     /// The 0.2 engine, once made.
     fn p2(&self) -> Result<&Side, LoadError> {
         self.p2

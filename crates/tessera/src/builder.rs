@@ -48,6 +48,18 @@ pub struct AppBuilder {
     access_log: bool,
     metrics: Option<Arc<Metrics>>,
     tracer: Option<SdkTracer>,
+    /// The loader whose engine [`AppBuilder::start_engine`] started making.
+    started: Option<Started>,
+}
+
+/// A loader made ahead of the load, its engine on its way.
+#[derive(Clone)]
+struct Started(ComponentLoader);
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Started")
+    }
 }
 
 impl Default for AppBuilder {
@@ -61,6 +73,7 @@ impl Default for AppBuilder {
             access_log: false,
             metrics: None,
             tracer: None,
+            started: None,
         }
     }
 }
@@ -111,6 +124,7 @@ impl AppBuilder {
     #[must_use]
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache = Cache::Dir(dir.into());
+        self.started = None;
         self
     }
 
@@ -118,6 +132,7 @@ impl AppBuilder {
     #[must_use]
     pub fn no_cache(mut self) -> Self {
         self.cache = Cache::Off;
+        self.started = None;
         self
     }
 
@@ -125,7 +140,47 @@ impl AppBuilder {
     #[must_use]
     pub fn max_instances(mut self, n: u32) -> Self {
         self.max_instances = n;
+        self.started = None;
         self
+    }
+
+    /// Starts making the WebAssembly engine now, on a thread of its own, instead of when
+    /// [`AppBuilder::build`] or [`AppBuilder::check`] begins. Reserving the engine's instance
+    /// pool is about a quarter of a server's start; a caller with start-up work of its own
+    /// (its logging, its Tokio runtime) lets it run meanwhile. Call it after
+    /// [`AppBuilder::max_instances`] and the cache settings: changing them afterwards drops
+    /// the engine started here, and the load makes another.
+    ///
+    /// ```no_run
+    /// // Before the Tokio runtime exists: the engine needs none.
+    /// let builder = tessera::App::builder()
+    ///     .manifest("examples/hello/tessera.toml")
+    ///     .start_engine();
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let app = runtime.block_on(builder.build())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn start_engine(mut self) -> Self {
+        // A loader that cannot be made here cannot at the load either, which reports why.
+        self.started = self.loader().ok().map(Started);
+        self
+    }
+
+    /// A loader for these settings, its engine being made on a thread of its own.
+    fn loader(&self) -> Result<ComponentLoader, tessera_runtime::LoadError> {
+        let settings = EngineSettings {
+            max_instances: self.max_instances,
+            ..EngineSettings::default()
+        };
+        let cache = match &self.cache {
+            Cache::Off => CompileCache::disabled(),
+            Cache::Dir(dir) => CompileCache::new(dir.clone()),
+            Cache::Default => {
+                CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new)
+            }
+        };
+        ComponentLoader::new(&settings, cache)
     }
 
     /// Log one line per request (target `tessera::access`).
@@ -192,21 +247,14 @@ impl AppBuilder {
         })
     }
 
-    async fn load(self, purpose: Purpose) -> Result<Loaded, Error> {
-        // First: the loader starts making its engine on a thread of its own, which the
-        // manifest, the backends and the components' reading need not wait for.
-        let settings = EngineSettings {
-            max_instances: self.max_instances,
-            ..EngineSettings::default()
+    async fn load(mut self, purpose: Purpose) -> Result<Loaded, Error> {
+        // First: the loader starts making its engine on a thread of its own (unless
+        // `start_engine` did), which the manifest, the backends and the components' reading
+        // need not wait for.
+        let loader = match self.started.take() {
+            Some(Started(loader)) => loader,
+            None => self.loader()?,
         };
-        let cache = match &self.cache {
-            Cache::Off => CompileCache::disabled(),
-            Cache::Dir(dir) => CompileCache::new(dir.clone()),
-            Cache::Default => {
-                CompileCache::default_dir().map_or_else(CompileCache::disabled, CompileCache::new)
-            }
-        };
-        let loader = ComponentLoader::new(&settings, cache)?;
         let manifest = Manifest::load(&self.manifest)?;
         let runtime = match &self.runtime_config {
             Some(file) => RuntimeConfig::load(file, self.state_dir.clone())?,
@@ -283,7 +331,15 @@ impl AppBuilder {
         // stopped at its deadline like a request.
         let ticker = EpochTicker::start(loader.engines(), EngineSettings::default().epoch_tick);
         let (app, reports) =
-            tessera_server::App::load(&manifest, &loader, &capabilities, &middleware).await?;
+            match tessera_server::App::load(&manifest, &loader, &capabilities, &middleware).await {
+                Ok(loaded) => loaded,
+                // An engine that could not be made fails every component alike: say it once.
+                Err(invalid) => {
+                    return Err(loader
+                        .engine_failure()
+                        .map_or(Error::Invalid(invalid), Error::Engine));
+                }
+            };
         for (id, report) in reports {
             let how = match report.cache {
                 CacheOutcome::Hit => "loaded from the compile cache",

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tessera::AppBuilder;
 use tessera_dev::Builder;
 use tessera_manifest::Handler;
 use tessera_server::{AdminServer, AdminToken, LiveApp, Metrics, MetricsServer, Shutdown, Tls};
@@ -16,7 +17,8 @@ use crate::commands::build;
 use crate::commands::load::{builder, report_failure};
 use crate::traces::Traces;
 
-pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+/// Serves the app; `started` is its builder if `main` already had it start the engine.
+pub async fn run(args: UpArgs, started: Option<AppBuilder>) -> anyhow::Result<ExitCode> {
     if args.build
         && !build::build(
             &args.app.manifest,
@@ -36,7 +38,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let metrics = args.metrics.map(|_| Metrics::new());
     let traces = Traces::from_env(args.otlp_endpoint.as_deref())?;
-    let mut builder = builder(&args.app).access_log(args.access_log);
+    let mut builder = started
+        .unwrap_or_else(|| builder(&args.app))
+        .access_log(args.access_log);
     if let Some(metrics) = &metrics {
         builder = builder.metrics(metrics.clone());
     }
