@@ -49,16 +49,28 @@ pub struct AppBuilder {
     metrics: Option<Arc<Metrics>>,
     tracer: Option<SdkTracer>,
     /// The loader whose engine [`AppBuilder::start_engine`] started making.
-    started: Option<Started>,
+    started: Started,
 }
 
 /// A loader made ahead of the load, its engine on its way.
-#[derive(Clone)]
-struct Started(ComponentLoader);
+#[derive(Default)]
+struct Started(Option<ComponentLoader>);
+
+/// A clone of the builder makes an engine of its own: two apps never share one by accident
+/// (nor its instance pool).
+impl Clone for Started {
+    fn clone(&self) -> Self {
+        Self(None)
+    }
+}
 
 impl std::fmt::Debug for Started {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Started")
+        f.write_str(if self.0.is_some() {
+            "Started"
+        } else {
+            "NotStarted"
+        })
     }
 }
 
@@ -73,7 +85,7 @@ impl Default for AppBuilder {
             access_log: false,
             metrics: None,
             tracer: None,
-            started: None,
+            started: Started::default(),
         }
     }
 }
@@ -124,7 +136,7 @@ impl AppBuilder {
     #[must_use]
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache = Cache::Dir(dir.into());
-        self.started = None;
+        self.started = Started::default();
         self
     }
 
@@ -132,7 +144,7 @@ impl AppBuilder {
     #[must_use]
     pub fn no_cache(mut self) -> Self {
         self.cache = Cache::Off;
-        self.started = None;
+        self.started = Started::default();
         self
     }
 
@@ -140,7 +152,7 @@ impl AppBuilder {
     #[must_use]
     pub fn max_instances(mut self, n: u32) -> Self {
         self.max_instances = n;
-        self.started = None;
+        self.started = Started::default();
         self
     }
 
@@ -149,7 +161,8 @@ impl AppBuilder {
     /// pool is about a quarter of a server's start; a caller with start-up work of its own
     /// (its logging, its Tokio runtime) lets it run meanwhile. Call it after
     /// [`AppBuilder::max_instances`] and the cache settings: changing them afterwards drops
-    /// the engine started here, and the load makes another.
+    /// the engine started here, and the load makes another. A clone of the builder does not
+    /// share it: each app has an engine and an instance pool of its own.
     ///
     /// ```no_run
     /// // Before the Tokio runtime exists: the engine needs none.
@@ -163,7 +176,7 @@ impl AppBuilder {
     #[must_use]
     pub fn start_engine(mut self) -> Self {
         // A loader that cannot be made here cannot at the load either, which reports why.
-        self.started = self.loader().ok().map(Started);
+        self.started = Started(self.loader().ok());
         self
     }
 
@@ -251,8 +264,8 @@ impl AppBuilder {
         // First: the loader starts making its engine on a thread of its own (unless
         // `start_engine` did), which the manifest, the backends and the components' reading
         // need not wait for.
-        let loader = match self.started.take() {
-            Some(Started(loader)) => loader,
+        let loader = match self.started.0.take() {
+            Some(loader) => loader,
             None => self.loader()?,
         };
         let manifest = Manifest::load(&self.manifest)?;
