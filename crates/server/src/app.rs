@@ -248,7 +248,7 @@ impl App {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         for target in self.router.values_mut() {
             let route = target.route.to_str().unwrap_or_default();
-            target.meter = Some(Arc::new(metrics.route(route, target.endpoint.name())));
+            target.meter = Some(metrics.route(route, target.endpoint.name()));
         }
         self.metrics = Some(metrics);
         self

@@ -7,7 +7,9 @@
 //! under `route=""`.
 //!
 //! Each route keeps the handles of its series ([`RouteMeter`]), so a request looks nothing up
-//! by label: it bumps counters it already holds.
+//! by label; and a request writes only its worker's shard of the route's figures, which a
+//! scrape (or a full shard) folds into the series, so two workers do not fight over one
+//! cache line on every request.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -55,6 +57,8 @@ pub struct Metrics {
     instances_alive: Gauge,
     /// The app whose components' gauges a scrape reads.
     live: Mutex<Weak<LiveApp>>,
+    /// Every route's meter, whose workers' pending figures a scrape folds in.
+    meters: Mutex<Vec<Weak<RouteMeter>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -226,6 +230,7 @@ impl Metrics {
             process_fds,
             instances_alive,
             live: Mutex::new(Weak::new()),
+            meters: Mutex::new(Vec::new()),
         })
     }
 
@@ -238,19 +243,25 @@ impl Metrics {
     }
 
     /// The series of one route (pattern and what serves it: a component id, or `files`).
-    pub(crate) fn route(self: &Arc<Self>, route: &str, component: &str) -> RouteMeter {
+    pub(crate) fn route(self: &Arc<Self>, route: &str, component: &str) -> Arc<RouteMeter> {
         let labels = [("route", route), ("component", component)];
         let recorder = &self.recorder;
-        RouteMeter {
+        let meter = Arc::new(RouteMeter {
             in_flight: recorder.register_gauge(&Self::key(IN_FLIGHT, &labels), &METADATA),
             duration: recorder.register_histogram(&Self::key(DURATION, &labels), &METADATA),
             guest_cpu: recorder.register_histogram(&Self::key(GUEST_CPU, &labels), &METADATA),
             guest_memory: recorder.register_histogram(&Self::key(GUEST_MEMORY, &labels), &METADATA),
             counts: Default::default(),
+            pending: Default::default(),
             route: route.to_string(),
             component: component.to_string(),
             metrics: self.clone(),
+        });
+        if let Ok(mut meters) = self.meters.lock() {
+            meters.retain(|meter| meter.strong_count() > 0);
+            meters.push(Arc::downgrade(&meter));
         }
+        meter
     }
 
     fn requests(
@@ -260,11 +271,21 @@ impl Metrics {
         method: &Method,
         status: StatusCode,
     ) -> Counter {
+        self.requests_labelled(route, component, method_label(method), status_class(status))
+    }
+
+    fn requests_labelled(
+        &self,
+        route: &str,
+        component: &str,
+        method: &str,
+        class: &str,
+    ) -> Counter {
         let labels = [
             ("route", route),
             ("component", component),
-            ("method", method_label(method)),
-            ("status", status_class(status)),
+            ("method", method),
+            ("status", class),
         ];
         self.recorder
             .register_counter(&Self::key(REQUESTS, &labels), &METADATA)
@@ -305,6 +326,14 @@ impl Metrics {
 
     /// Every series in the Prometheus text format (0.0.4), the process's figures read now.
     pub fn encode(&self) -> String {
+        let meters: Vec<_> = self
+            .meters
+            .lock()
+            .map(|meters| meters.iter().filter_map(Weak::upgrade).collect())
+            .unwrap_or_default();
+        for meter in meters {
+            meter.fold_all();
+        }
         self.process_cpu
             .set(tessera_runtime::process_cpu().as_secs_f64());
         if let Some(rss) = resident_bytes() {
@@ -407,14 +436,53 @@ pub(crate) struct RouteMeter {
     guest_memory: Histogram,
     /// Request counters by method and status class, made on first use.
     counts: [[OnceLock<Counter>; CLASSES.len()]; METHODS.len() + 1],
+    /// What the workers measured and the series do not have yet, one shard per worker.
+    pending: [Mutex<Pending>; SHARDS],
     metrics: Arc<Metrics>,
+}
+
+/// Shards of a route's pending figures: a worker writes its own, so two workers never write
+/// one cache line on every request (which cost about 1.5 µs a request on two cores with the
+/// series' own atomics; docs/performance.md, "What metrics cost").
+const SHARDS: usize = 8;
+
+/// Observations a shard holds before it folds them into the series itself.
+const FOLD_AT: usize = 256;
+
+/// One shard of a route's figures not yet in its series; folded when it is full, when the
+/// metrics are encoded (a scrape), and when the route's meter is dropped.
+#[derive(Default)]
+struct Pending {
+    /// Requests started less those ended.
+    in_flight: i64,
+    duration: Vec<f64>,
+    guest_cpu: Vec<f64>,
+    guest_memory: Vec<f64>,
+    counts: [[u64; CLASSES.len()]; METHODS.len() + 1],
+}
+
+/// This thread's shard.
+fn shard() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    SHARD.with(|shard| {
+        shard.get().unwrap_or_else(|| {
+            let next = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            shard.set(Some(next));
+            next
+        })
+    })
 }
 
 impl RouteMeter {
     /// A request has arrived: counts it in flight, and returns what measures it, with the
     /// usage its guests add to (to put in the request's extensions).
     pub(crate) fn start(self: &Arc<Self>) -> (Meter, Arc<GuestUsage>) {
-        self.in_flight.increment(1.0);
+        self.with_shard(|pending| pending.in_flight += 1);
         let usage = Arc::new(GuestUsage::default());
         let meter = Meter {
             route: self.clone(),
@@ -438,12 +506,71 @@ impl RouteMeter {
     }
 
     fn count(&self, method: &Method, status: StatusCode) {
-        self.counts[method_index(method)][status_index(status)]
-            .get_or_init(|| {
-                self.metrics
-                    .requests(&self.route, &self.component, method, status)
-            })
-            .increment(1);
+        self.with_shard(|pending| {
+            pending.counts[method_index(method)][status_index(status)] += 1;
+        });
+    }
+
+    /// Runs `f` on this thread's shard, and folds the shard if it is full.
+    fn with_shard(&self, f: impl FnOnce(&mut Pending)) {
+        let mut pending = self.pending[shard()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut pending);
+        if pending.duration.len() >= FOLD_AT {
+            self.fold(&mut pending);
+        }
+    }
+
+    /// Every shard into the series.
+    fn fold_all(&self) {
+        for pending in &self.pending {
+            let mut pending = pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.fold(&mut pending);
+        }
+    }
+
+    /// `pending` into the series, emptied.
+    fn fold(&self, pending: &mut Pending) {
+        if pending.in_flight != 0 {
+            self.in_flight.increment(pending.in_flight as f64);
+            pending.in_flight = 0;
+        }
+        for seconds in pending.duration.drain(..) {
+            self.duration.record(seconds);
+        }
+        for seconds in pending.guest_cpu.drain(..) {
+            self.guest_cpu.record(seconds);
+        }
+        for bytes in pending.guest_memory.drain(..) {
+            self.guest_memory.record(bytes);
+        }
+        for (m, row) in pending.counts.iter_mut().enumerate() {
+            for (c, n) in row.iter_mut().enumerate() {
+                if *n > 0 {
+                    self.counter(m, c).increment(*n);
+                    *n = 0;
+                }
+            }
+        }
+    }
+
+    /// The request counter of method `m` and status class `c` (indices), made on first use.
+    fn counter(&self, m: usize, c: usize) -> &Counter {
+        self.counts[m][c].get_or_init(|| {
+            let method = METHODS.get(m).copied().unwrap_or("other");
+            self.metrics
+                .requests_labelled(&self.route, &self.component, method, CLASSES[c])
+        })
+    }
+}
+
+impl Drop for RouteMeter {
+    /// A route replaced or gone leaves nothing unrecorded.
+    fn drop(&mut self) {
+        self.fold_all();
     }
 }
 
@@ -468,15 +595,18 @@ impl Meter {
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        let route = &self.route;
-        route.in_flight.decrement(1.0);
-        route.duration.record(self.started.elapsed());
-        route.guest_cpu.record(self.usage.cpu());
+        let duration = self.started.elapsed().as_secs_f64();
+        let cpu = self.usage.cpu().as_secs_f64();
         let peak = self.usage.peak_memory();
-        // Routes to static files have no guest.
-        if peak > 0 {
-            route.guest_memory.record(peak as f64);
-        }
+        self.route.with_shard(|pending| {
+            pending.in_flight -= 1;
+            pending.duration.push(duration);
+            pending.guest_cpu.push(cpu);
+            // Routes to static files have no guest.
+            if peak > 0 {
+                pending.guest_memory.push(peak as f64);
+            }
+        });
     }
 }
 
@@ -553,4 +683,70 @@ fn answer<B>(metrics: &Metrics, request: &http::Request<B>) -> http::Response<Re
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    /// Requests measured on several threads, one of them past a shard's fold, and the route's
+    /// meter dropped before the scrape (as a replaced route's is): nothing is lost.
+    #[test]
+    fn every_worker_shard_is_counted_and_a_dropped_route_keeps_its_figures() {
+        let metrics = Metrics::new();
+        let route = metrics.route("/echo/...", "echo");
+        let ok = || {
+            http::Response::builder()
+                .status(200)
+                .body(ResponseBody::default())
+                .expect("a response")
+        };
+        let per_thread = [3, FOLD_AT + 5, 40];
+        std::thread::scope(|scope| {
+            for n in per_thread {
+                let route = &route;
+                scope.spawn(move || {
+                    for _ in 0..n {
+                        let (meter, _usage) = route.start();
+                        drop(meter.count(&Method::GET, &ok()));
+                    }
+                });
+            }
+        });
+        let (open, _usage) = route.start();
+        let text = metrics.encode();
+        let total: usize = per_thread.iter().sum();
+        let labels = "route=\"/echo/...\",component=\"echo\"";
+        assert_eq!(
+            value(&text, &format!("{IN_FLIGHT}{{{labels}}}")),
+            Some(1.0),
+            "{text}"
+        );
+        drop(open);
+        drop(route);
+        let text = metrics.encode();
+        assert_eq!(
+            value(
+                &text,
+                &format!("{REQUESTS}{{{labels},method=\"GET\",status=\"2xx\"}}")
+            ),
+            Some(total as f64),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, &format!("{DURATION}_count{{{labels}}}")),
+            Some(total as f64 + 1.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, &format!("{IN_FLIGHT}{{{labels}}}")),
+            Some(0.0),
+            "{text}"
+        );
+    }
 }
