@@ -199,7 +199,10 @@ impl ComponentLoader {
     ///
     /// Each engine's pool has `settings.max_instances` slots; up to a quarter of them may
     /// hold instances made ahead of their requests (see `spare.rs`).
-    pub fn new(settings: &EngineSettings, cache: CompileCache) -> Result<Self, LoadError> {
+    ///
+    /// The engine's own failures (an address space too small for the pool, say) come from
+    /// the first load, or from [`ComponentLoader::engine_failure`].
+    pub fn new(settings: &EngineSettings, cache: CompileCache) -> Self {
         let p2 = {
             let settings = settings.clone();
             Making::start("tessera-engine", move || {
@@ -213,13 +216,13 @@ impl ComponentLoader {
                     })
             })
         };
-        Ok(Self {
+        Self {
             p2: Arc::new(p2),
             p3: Arc::default(),
             settings: settings.clone(),
             cache,
             trial: Arc::default(),
-        })
+        }
     }
 
     /// The engines components are loaded onto (for the epoch ticker).

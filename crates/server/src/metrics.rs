@@ -410,10 +410,12 @@ pub(crate) fn method_index(method: &Method) -> usize {
 }
 
 fn method_label(method: &Method) -> &'static str {
-    METHODS
-        .get(method_index(method))
-        .copied()
-        .unwrap_or("other")
+    method_name(method_index(method))
+}
+
+/// The label of the method at `index` of [`METHODS`]; past the end, `other`.
+fn method_name(index: usize) -> &'static str {
+    METHODS.get(index).copied().unwrap_or("other")
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -560,9 +562,8 @@ impl RouteMeter {
     /// The request counter of method `m` and status class `c` (indices), made on first use.
     fn counter(&self, m: usize, c: usize) -> &Counter {
         self.counts[m][c].get_or_init(|| {
-            let method = METHODS.get(m).copied().unwrap_or("other");
             self.metrics
-                .requests_labelled(&self.route, &self.component, method, CLASSES[c])
+                .requests_labelled(&self.route, &self.component, method_name(m), CLASSES[c])
         })
     }
 }

@@ -175,13 +175,12 @@ impl AppBuilder {
     /// ```
     #[must_use]
     pub fn start_engine(mut self) -> Self {
-        // A loader that cannot be made here cannot at the load either, which reports why.
-        self.started = Started(self.loader().ok());
+        self.started = Started(Some(self.loader()));
         self
     }
 
     /// A loader for these settings, its engine being made on a thread of its own.
-    fn loader(&self) -> Result<ComponentLoader, tessera_runtime::LoadError> {
+    fn loader(&self) -> ComponentLoader {
         let settings = EngineSettings {
             max_instances: self.max_instances,
             ..EngineSettings::default()
@@ -266,7 +265,7 @@ impl AppBuilder {
         // need not wait for.
         let loader = match self.started.0.take() {
             Some(loader) => loader,
-            None => self.loader()?,
+            None => self.loader(),
         };
         let manifest = Manifest::load(&self.manifest)?;
         let runtime = match &self.runtime_config {
