@@ -288,6 +288,36 @@ async fn counts_are_exact_and_guest_cpu_and_memory_are_measured() {
     );
 }
 
+/// `--metrics-cpu-every 4`: the guest CPU time of about one request in four is measured and
+/// counted four times; every other figure stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_guest_cpu_keeps_every_other_figure_exact() {
+    let app = app();
+    let server = Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().args(["--metrics", "127.0.0.1:0", "--metrics-cpu-every", "4"]),
+    );
+    let metrics = server.logged_addr("metrics: http://");
+    let mut client = Client::http1(server.addr()).await;
+    let requests = 200;
+    for _ in 0..requests {
+        assert_eq!(client.get("/echo/status?code=200").await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = scrape(metrics).await;
+    let count = |name: &str| value(&text, &series(name, "/echo/...", "")).expect(name);
+    assert_eq!(count("request_duration_seconds_count"), f64::from(requests));
+    assert_eq!(count("guest_memory_peak_bytes_count"), f64::from(requests));
+    let cpu = count("guest_cpu_seconds_count");
+    // 4 × a binomial count of 200 draws at 1/4: 200 ± 25.
+    assert!(
+        cpu % 4.0 == 0.0 && (100.0..=300.0).contains(&cpu),
+        "{cpu} CPU measures for {requests} requests\n{text}"
+    );
+    assert!(count("guest_cpu_seconds_sum") > 0.0);
+}
+
 /// A free port on loopback (bound and released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

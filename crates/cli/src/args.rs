@@ -165,6 +165,17 @@ pub struct UpArgs {
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:9464", env = "TESSERA_METRICS")]
     pub metrics: Option<SocketAddr>,
 
+    /// Measure the guest CPU time of one request in N, chosen at random, and count each
+    /// measure N times in tessera_guest_cpu_seconds (its count and sum then estimate every
+    /// request's). Its clock reads are system calls, the largest part of what metrics cost.
+    #[arg(
+        long = "metrics-cpu-every",
+        value_name = "N",
+        default_value = "1",
+        env = "TESSERA_METRICS_CPU_EVERY"
+    )]
+    pub metrics_cpu_every: std::num::NonZeroU32,
+
     /// Export OpenTelemetry traces over OTLP/HTTP (protobuf) to this base URL (e.g.
     /// http://127.0.0.1:4318; /v1/traces is appended). OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
     /// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and the other OTEL_* variables are honoured.

@@ -355,11 +355,11 @@ impl Drop for Queued<'_> {
     }
 }
 
-/// The guest's call, timed into `usage` if the request asked for it (`usage.rs`).
+/// The guest's call, timed into `usage` if the request asked for its CPU time (`usage.rs`).
 pub(crate) fn measured(task: GuestTask, usage: Option<Arc<GuestUsage>>) -> GuestTask {
     match usage {
-        Some(usage) => crate::usage::timed(task, usage),
-        None => task,
+        Some(usage) if usage.measures_cpu() => crate::usage::timed(task, usage),
+        _ => task,
     }
 }
 

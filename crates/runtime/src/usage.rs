@@ -3,7 +3,9 @@
 //!
 //! A server that wants the figures puts an `Arc<GuestUsage>` in the request's extensions;
 //! every guest that serves the request (the component, and `wasm` middleware steps in front of
-//! it) adds to it. Without one, nothing is measured and nothing costs.
+//! it) adds to it. Without one, nothing is measured and nothing costs. One made with
+//! [`GuestUsage::memory_only`] measures the peak memory and not the CPU time, whose two clock
+//! reads per poll are system calls (docs/performance.md, "What metrics cost").
 //!
 //! CPU time is the calling thread's (`CLOCK_THREAD_CPUTIME_ID`) read before and after each
 //! poll of the guest's call: instantiation, the guest's code and the host functions it calls,
@@ -24,9 +26,25 @@ use crate::invoke::GuestTask;
 pub struct GuestUsage {
     cpu_nanos: AtomicU64,
     peak_memory: AtomicU64,
+    /// The CPU time is not measured.
+    memory_only: bool,
 }
 
 impl GuestUsage {
+    /// A record of the peak memory only: the guests' polls are not timed, and
+    /// [`GuestUsage::cpu`] stays zero.
+    pub fn memory_only() -> Self {
+        Self {
+            memory_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the guests' CPU time is measured (not a [`GuestUsage::memory_only`] record).
+    pub fn measures_cpu(&self) -> bool {
+        !self.memory_only
+    }
+
     /// CPU time spent polling the guests so far.
     pub fn cpu(&self) -> Duration {
         Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed))
@@ -122,6 +140,32 @@ mod tests {
             cpu >= Duration::from_millis(30) && cpu < Duration::from_millis(45),
             "{cpu:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_memory_only_record_leaves_the_call_untimed() {
+        let burn = || -> GuestTask {
+            Box::pin(async {
+                let until = thread_cpu() + Duration::from_millis(5);
+                while thread_cpu() < until {
+                    std::hint::black_box(0);
+                }
+                Ok(())
+            })
+        };
+        let (timed, untimed) = (
+            Arc::new(GuestUsage::default()),
+            Arc::new(GuestUsage::memory_only()),
+        );
+        crate::invoke::measured(burn(), Some(timed.clone()))
+            .await
+            .expect("the task");
+        crate::invoke::measured(burn(), Some(untimed.clone()))
+            .await
+            .expect("the task");
+        assert!(timed.measures_cpu() && !untimed.measures_cpu());
+        assert!(timed.cpu() >= Duration::from_millis(5), "{:?}", timed.cpu());
+        assert_eq!(untimed.cpu(), Duration::ZERO);
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub async fn run(args: UpArgs, started: Option<AppBuilder>) -> anyhow::Result<Ex
         (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
         _ => None,
     };
-    let metrics = args.metrics.map(|_| Metrics::new());
+    let metrics = args
+        .metrics
+        .map(|_| Metrics::sampling_guest_cpu(args.metrics_cpu_every));
     let traces = Traces::from_env(args.otlp_endpoint.as_deref())?;
     let mut builder = started
         .unwrap_or_else(|| builder(&args.app))
