@@ -54,11 +54,13 @@ run() { # name
   esac
   server_pid=$!
   wait_for "$port" || { echo "$1 did not start:"; cat "$work/$1.log"; exit 1; }
-  local warm before after out
+  local warm before after out sink_before=0 sink_after=0
   warm=$(wrk -t2 -c32 -d1s "http://127.0.0.1:$port/")
+  [ "$1" = traces ] && sink_before=$(cpu_ticks "$sink_pid")
   before=$(cpu_ticks "$server_pid")
   out=$(wrk -t2 -c32 -d"${duration}s" "http://127.0.0.1:$port/")
   after=$(cpu_ticks "$server_pid")
+  [ "$1" = traces ] && sink_after=$(cpu_ticks "$sink_pid")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
     echo "$1: errors during the load:"; grep "Non-2xx\|Socket errors" <<<"$out"
   fi
@@ -76,8 +78,12 @@ run() { # name
     kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
     local sent
     sent=$(awk '/ requests in / { n += $1 } END { print n }' <<<"$warm"$'\n'"$out")
-    awk -v sent="$sent" -v round="$round" '/^spans/ { printf "round %s: %d spans received for %d requests (%.2f per request: 3 when the instance is made for the request, 2 when it was made ahead)\n", round, $2, sent, $2 / sent }' \
-      "$work/sink.out" | tee -a "$work/spans"
+    # The receiver shares the two cores: its CPU per request of the load, which the
+    # throughput pays for and the server's CPU column does not show.
+    awk -v sent="$sent" -v round="$round" -v hz="$(getconf CLK_TCK)" -v ticks=$((sink_after - sink_before)) \
+      '/ requests in / { n = $1 } /^spans/ { spans = $2 }
+       END { printf "round %s: %d spans received for %d requests (%.2f per request: 3 when the instance is made for the request, 2 when it was made ahead); the receiver used %.1f us of CPU per request\n", round, spans, sent, spans / sent, ticks * 1e6 / hz / n }' \
+      <(echo "$out") "$work/sink.out" | tee -a "$work/spans"
   fi
 }
 
