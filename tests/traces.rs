@@ -101,6 +101,7 @@ async fn a_call_across_two_servers_is_one_trace() {
     assert_eq!(a_server.attr("http.request.method"), Some("GET"));
     assert_eq!(a_server.attr("http.response.status_code"), Some("200"));
     assert_eq!(a_server.attr("url.path"), Some("/http"));
+    assert_eq!(a_server.attr("client.address"), Some("127.0.0.1"));
     let step = find(&spans, "server-a", "middleware keys");
     assert_eq!(step.parent_span_id, a_server.span_id);
     let instantiate = find(&spans, "server-a", "instantiate");

@@ -197,12 +197,7 @@ impl Server {
                 .ok()
                 .and_then(|addr| HeaderValue::try_from(addr.to_string()).ok())
                 .unwrap_or_else(|| HeaderValue::from_static("localhost"));
-            let connection = Arc::new(Connection {
-                host,
-                peer,
-                secure: tls.is_some(),
-                wire: true,
-            });
+            let connection = Arc::new(Connection::new(host, peer, tls.is_some(), true));
             let app = app.clone();
             let service = service_fn(move |request| {
                 // The app as it is now, kept until the response is done: a component replaced

@@ -1,6 +1,7 @@
 //! The request path: route, tell the guest how it matched, run the component, answer.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -32,6 +33,30 @@ pub struct Connection {
     /// (`ambiguous`). A request handed in by another server (Tessera as a library) was that
     /// server's to check, and one built in a test need not say `Host`.
     pub wire: bool,
+    /// The client's IP address as text, for the traces' `client.address`: formatted on the
+    /// connection's first traced request, not on every one (it was a third of the request
+    /// span's instructions).
+    client_ip: OnceLock<Arc<str>>,
+}
+
+impl Connection {
+    /// A connection from `peer`, accepted on `host` (see the fields).
+    pub fn new(host: HeaderValue, peer: SocketAddr, secure: bool, wire: bool) -> Self {
+        Self {
+            host,
+            peer,
+            secure,
+            wire,
+            client_ip: OnceLock::new(),
+        }
+    }
+
+    /// The client's IP address as text.
+    pub(crate) fn client_ip(&self) -> Arc<str> {
+        self.client_ip
+            .get_or_init(|| self.peer.ip().to_string().into())
+            .clone()
+    }
 }
 
 /// The client's address, in a request's extensions for middleware (per-IP rate limits).

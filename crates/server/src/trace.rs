@@ -37,7 +37,7 @@ pub(crate) fn server_span(
             if connection.secure { "https" } else { "http" },
         ),
         KeyValue::new("network.protocol.version", protocol(parts.version)),
-        KeyValue::new("client.address", connection.peer.ip().to_string()),
+        KeyValue::new("client.address", connection.client_ip()),
     ];
     let name = match route {
         Some(route) => {

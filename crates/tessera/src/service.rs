@@ -83,12 +83,7 @@ where
             .map(|body| body.map_err(|e| HttpError::InternalError(Some(e.into().to_string()))));
         Box::pin(async move {
             // The outer server knows whether it is TLS; a scheme it put in the URI stays.
-            let connection = Connection {
-                host,
-                peer,
-                secure: false,
-                wire: false,
-            };
+            let connection = Connection::new(host, peer, false, false);
             Ok(app.handle(request, &connection).await)
         })
     }
