@@ -113,3 +113,20 @@ run_rounds() {
     done
   done
 }
+
+# Warns when the release binary's link order file (crates/cli/tessera.order, read by
+# crates/cli/build.rs) has gone stale: it names symbols, which code, dependency and toolchain
+# changes rename, and a stale one silently costs about 6 MB of idle RSS and some throughput
+# (docs/performance.md, "Idle memory with a fresh link order"). Prints how much still matches.
+check_link_order() {
+  local order=crates/cli/tessera.order matched total
+  [ -f "$order" ] && [ -x target/release/tessera ] && command -v nm >/dev/null || return 0
+  matched=$(nm --defined-only target/release/tessera |
+    awk 'NR == FNR { want[$1]; next } ($3 in want) && !seen[$3]++ { n++ } END { print n + 0 }' "$order" -)
+  total=$(wc -l <"$order")
+  echo "link order: $matched of $total functions of $order found in the binary"
+  if [ $((matched * 10)) -lt $((total * 9)) ]; then
+    echo "WARNING: the link order file is stale; RSS and start-up figures will be worse than" \
+      "they should. Run scripts/order-file.sh and rebuild (cargo build --release -p tessera-cli)."
+  fi
+}

@@ -189,10 +189,5 @@ awk -v rounds="$rounds" -v servers="${servers[*]}" "$awk_median"'
 echo "tessera RSS idle:       $(head -1 "$results/rss-idle") (target <= 12 MB; first start)"
 echo "tessera RSS after load: $(head -1 "$results/rss-loaded")"
 echo "wasmtime serve RSS idle: $(head -1 "$results/rss-ws")"
-# The link order (crates/cli/build.rs) keeps start-up and request code together; it names
-# symbols, which a dependency update renames. How much of it this binary still matches:
-order=crates/cli/tessera.order
-matched=$(nm --defined-only target/release/tessera |
-  awk 'NR == FNR { want[$1]; next } ($3 in want) && !seen[$3]++ { n++ } END { print n + 0 }' "$order" -)
-echo "link order: $matched of $(wc -l <"$order") functions of $order found in the binary" \
-  "(regenerate with scripts/order-file.sh if far fewer)"
+# The link order (crates/cli/build.rs) keeps start-up and request code together.
+check_link_order

@@ -29,6 +29,7 @@ build_hello
 echo "building (release)"
 cargo build --release -q -p tessera-cli
 cargo build --release -q -p tessera-test-support --bin otlp-sink
+check_link_order
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 printf '[[route]]\npath = "/..."\ncomponent = "hello"\n\n[component.hello]\nsource = "%s"\n' \

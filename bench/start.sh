@@ -16,6 +16,7 @@ rounds=${2:-3}
 
 prepare_baselines
 cargo build --release -q -p tessera-cli -p native-hello
+check_link_order
 cargo build --release -q -p tessera-test-support --bin first-answer
 first_answer=target/release/first-answer
 
