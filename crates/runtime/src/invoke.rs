@@ -637,21 +637,7 @@ impl Body for GuestBody {
                 if let Some(error) = this.failure.take() {
                     return Poll::Ready(Some(Err(BodyError::Guest(error))));
                 }
-                if let Some(task) = this.task.take() {
-                    // The guest finished its body but keeps running (work after the
-                    // response, or only the return from its handler): let it finish on its
-                    // own, within its deadline, its slot still counted as on its way back.
-                    let release = this.release.take();
-                    tokio::spawn(async move {
-                        if let Err(error) = task.await {
-                            tracing::error!(
-                                component = error.component(),
-                                "after its response: {error}"
-                            );
-                        }
-                        drop(release);
-                    });
-                }
+                this.finish_apart();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(BodyError::Stream))),
@@ -661,6 +647,37 @@ impl Body for GuestBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl GuestBody {
+    /// The guest finished its body but keeps running (work after the response, or only the
+    /// return from its handler): lets it finish on its own, within its deadline, its slot
+    /// still counted as on its way back. Its instance is then kept for reuse if its call
+    /// returned well.
+    fn finish_apart(&mut self) {
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        let release = self.release.take();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        drop(runtime.spawn(async move {
+            if let Err(error) = task.await {
+                tracing::error!(component = error.component(), "after its response: {error}");
+            }
+            drop(release);
+        }));
+    }
+}
+
+/// hyper drops a body whose declared length it has written without polling it for its end,
+/// so the end of a response is not always seen in `poll_frame`: the guest's call still
+/// finishes (and its instance can be reused) rather than being cancelled with the body.
+impl Drop for GuestBody {
+    fn drop(&mut self) {
+        self.finish_apart();
     }
 }
 
