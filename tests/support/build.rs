@@ -64,7 +64,11 @@ fn main() {
         &root,
         &root.join("target/wasm-simd"),
         SIMD_GUESTS,
-        Some("-C target-feature=+simd128 -C llvm-args=-force-vector-interleave=4"),
+        Some(
+            "-C target-feature=+simd128 -C llvm-args=-force-vector-interleave=8 \
+             -C llvm-args=-epilogue-vectorization-force-VF=2 \
+             -C link-arg=--initial-memory=4194304",
+        ),
     );
     println!(
         "cargo::rustc-env=TESSERA_GUEST_DIR={}",
