@@ -103,6 +103,11 @@ impl Connection {
 
     /// The next frame, or `None` once the connection is closed or silent for 2 s.
     async fn next(&mut self) -> Option<(u8, u8, u32, Vec<u8>)> {
+        self.next_within(Duration::from_secs(2)).await
+    }
+
+    /// The next frame, or `None` once the connection is closed or silent for `wait`.
+    async fn next_within(&mut self, wait: Duration) -> Option<(u8, u8, u32, Vec<u8>)> {
         loop {
             if self.buffer.len() >= 9 {
                 let len = usize::from(self.buffer[0]) << 16
@@ -116,7 +121,7 @@ impl Connection {
                 }
             }
             let mut chunk = [0u8; 16384];
-            match tokio::time::timeout(Duration::from_secs(2), self.stream.read(&mut chunk)).await {
+            match tokio::time::timeout(wait, self.stream.read(&mut chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
                 Ok(Ok(n)) => self.buffer.extend_from_slice(&chunk[..n]),
             }
@@ -124,22 +129,32 @@ impl Connection {
     }
 
     /// Reads until the server answers the case: an error, a response, or nothing.
+    ///
+    /// A response followed within 200 ms by an error is answered as that error: a case may
+    /// open a valid stream before its offending frame, and the server may answer that stream
+    /// before it reads the next frame (RFC 9113 lets it finish streams up to the GOAWAY's last
+    /// stream identifier).
     async fn answer(&mut self) -> Answer {
         let code = |payload: &[u8], at: usize| {
             u32::from_be_bytes(payload[at..at + 4].try_into().expect("4 bytes"))
         };
+        let mut response = None;
         loop {
-            let Some((kind, _, stream, payload)) = self.next().await else {
-                return if self.closed().await {
-                    Answer::Closed
-                } else {
-                    Answer::Nothing
+            let wait = match response {
+                Some(_) => Duration::from_millis(200),
+                None => Duration::from_secs(2),
+            };
+            let Some((kind, _, stream, payload)) = self.next_within(wait).await else {
+                return match response {
+                    Some(stream) => Answer::Response(stream),
+                    None if self.closed().await => Answer::Closed,
+                    None => Answer::Nothing,
                 };
             };
             match kind {
                 GOAWAY => return Answer::GoAway(code(&payload, 4)),
                 RST_STREAM => return Answer::Reset(stream, code(&payload, 0)),
-                HEADERS if stream != 0 => return Answer::Response(stream),
+                HEADERS if stream != 0 && response.is_none() => response = Some(stream),
                 _ => {}
             }
         }
