@@ -36,9 +36,11 @@ const GUESTS: &[&str] = &[
     "p3-gate",
 ];
 
-/// Guests built with SIMD (and the flags below), into their own target directory; their
-/// manifests' build commands use the same flags, so cargo finds them fresh either way.
-const SIMD_GUESTS: &[&str] = &["matmul"];
+/// Guests built with their own `RUSTFLAGS` (SIMD and more), into their own target directory,
+/// and the manifest whose build command gives the flags: the tests build with the same ones,
+/// so cargo finds them fresh either way.
+const FLAGGED_GUESTS: &[&str] = &["matmul"];
+const FLAGGED_MANIFEST: &str = "examples/matmul/tessera.toml";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -60,15 +62,12 @@ fn main() {
 
     let target_dir = root.join("target/wasm");
     build(&root, &target_dir, GUESTS, None);
+    let flags = manifest_rustflags(&root.join(FLAGGED_MANIFEST));
     build(
         &root,
         &root.join("target/wasm-simd"),
-        SIMD_GUESTS,
-        Some(
-            "-C target-feature=+simd128 -C llvm-args=-force-vector-interleave=8 \
-             -C llvm-args=-epilogue-vectorization-force-VF=2 \
-             -C link-arg=--initial-memory=4194304",
-        ),
+        FLAGGED_GUESTS,
+        Some(&flags),
     );
     println!(
         "cargo::rustc-env=TESSERA_GUEST_DIR={}",
@@ -124,6 +123,21 @@ fn build(root: &Path, target_dir: &Path, guests: &[&str], rustflags: Option<&str
             };
         panic!("building the test guests failed:\n{stderr}{hint}");
     }
+}
+
+/// The `RUSTFLAGS='...'` of the build command in `manifest`.
+fn manifest_rustflags(manifest: &Path) -> String {
+    let text = std::fs::read_to_string(manifest)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
+    text.split_once("RUSTFLAGS='")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(flags, _)| flags.to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: its build command has no RUSTFLAGS='...' for the tests to build with",
+                manifest.display()
+            )
+        })
 }
 
 fn display(path: &Path) -> String {
