@@ -417,10 +417,15 @@ async fn rate_limits_with_a_store_are_shared_by_the_nodes() {
         "{:?}",
         started.elapsed()
     );
+    // The warning is logged before the response is sent, but reaches the test through the
+    // node's stderr pipe and the thread that reads it: wait for it rather than race it.
     assert!(
         nodes[0]
-            .log()
-            .contains("admitting requests until it answers"),
+            .wait_for_log(
+                &["admitting requests until it answers"],
+                Duration::from_secs(5)
+            )
+            .is_some(),
         "{}",
         nodes[0].log()
     );

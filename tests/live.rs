@@ -288,7 +288,13 @@ async fn in_flight_requests_finish_on_the_old_version_and_broken_versions_are_re
         refused.text()
     );
     assert_eq!(body_version(&get(addr, "/v").await), 7);
-    assert!(server.log().contains("was refused"), "{}", server.log());
+    assert!(
+        server
+            .wait_for_log(&["was refused"], Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        server.log()
+    );
 
     // The token is required, and only the right one will do.
     for wrong in ["", "nope"] {

@@ -97,7 +97,9 @@ async fn an_instance_that_trapped_ran_late_or_hit_its_memory_cap_is_never_reused
         assert_eq!(visits(&mut client).await, 1, "after {failure}");
     }
     assert!(
-        server.log().contains("the test asked for a panic"),
+        server
+            .wait_for_log(&["the test asked for a panic"], Duration::from_secs(5))
+            .is_some(),
         "{}",
         server.log()
     );
