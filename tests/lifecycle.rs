@@ -87,6 +87,135 @@ async fn a_cache_filled_by_check_and_shipped_starts_a_new_process_without_compil
     assert_eq!(get(server.addr(), "/a/status?code=200").await.status, 200);
 }
 
+/// With its compile cache warm, a server does not wait for its instance pool: the components
+/// load onto a start-up engine without one and serve, and once the pool is reserved (after
+/// the load) they move onto it. A component compiled at start is compiled for the pool, made
+/// then (compiling twice would cost more than the pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_start_serves_before_its_pool_is_reserved_then_moves_onto_it() {
+    let app = app();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let options = || ServerOptions::default().cache_dir(cache.path());
+    let cold = Server::start_with(TESSERA, &app.manifest(), options());
+    assert_eq!(get(cold.addr(), "/a/status?code=200").await.status, 200);
+    let log = cold.log();
+    assert_eq!(log.matches("compiled and cached in").count(), 2, "{log}");
+    assert!(!log.contains("start-up engine"), "{log}");
+    drop(cold);
+
+    let warm = Server::start_with(TESSERA, &app.manifest(), options());
+    assert!(
+        warm.wait_for_log(
+            &["moved 2 components onto the instance pool"],
+            Duration::from_secs(10)
+        )
+        .is_some(),
+        "{}",
+        warm.log()
+    );
+    let log = warm.log();
+    assert_eq!(
+        log.matches("loaded from the compile cache in").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("onto the start-up engine until the instance pool is reserved")
+            .count(),
+        2,
+        "{log}"
+    );
+    for path in ["/a/status?code=200", "/b/status?code=200"] {
+        assert_eq!(get(warm.addr(), path).await.status, 200, "{path}");
+    }
+}
+
+/// A host whose address space cannot hold the instance pool (64 GB here; 1,000 slots reserve
+/// about 4 TB), with its components in the compile cache: `up` serves on the start-up engine,
+/// says once why, and deadlines hold there; `check` reports the engine's failure, as a start
+/// that must compile does (`ui.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_room_for_the_pool_a_warm_start_serves_on_the_start_up_engine() {
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/a/...\"\ncomponent = \"a\"\n\n{}",
+        component_section(
+            "a",
+            "wasi_echo",
+            "[component.a.limits]\ntimeout = \"300ms\""
+        ),
+    ));
+    let cache = tempfile::tempdir().expect("tempdir");
+    drop(Server::start_with(
+        TESSERA,
+        &app.manifest(),
+        ServerOptions::default().cache_dir(cache.path()),
+    ));
+    let limited = app.path().join("tessera-with-64-gb");
+    std::fs::write(
+        &limited,
+        format!("#!/bin/sh\nulimit -v 64000000 && exec \"{TESSERA}\" \"$@\"\n"),
+    )
+    .expect("write the wrapper");
+    std::fs::set_permissions(
+        &limited,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let limited = limited.to_str().expect("a UTF-8 path");
+
+    let server = Server::start_with(
+        limited,
+        &app.manifest(),
+        ServerOptions::default().cache_dir(cache.path()),
+    );
+    assert!(
+        server
+            .wait_for_log(
+                &[
+                    "the WebAssembly engine could not start",
+                    "serving on the start-up engine"
+                ],
+                Duration::from_secs(10)
+            )
+            .is_some(),
+        "{}",
+        server.log()
+    );
+    assert_eq!(get(server.addr(), "/a/status?code=200").await.status, 200);
+    let started = Instant::now();
+    assert_eq!(get(server.addr(), "/a/loop").await.status, 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(server.addr(), "/a/status?code=200").await.status, 200);
+    assert_eq!(
+        server.log().matches("could not start").count(),
+        1,
+        "{}",
+        server.log()
+    );
+
+    let check = std::process::Command::new(limited)
+        .args(["check", "--manifest"])
+        .arg(app.manifest())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .env("TESSERA_LOG", "off")
+        .output()
+        .expect("run tessera check");
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("the WebAssembly engine could not start")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_cache_entry_is_recompiled() {
     let app = app();

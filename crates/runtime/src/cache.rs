@@ -66,6 +66,15 @@ impl CompileCache {
 
     /// [`CompileCache::load`] for a caller that already has the SHA-256 of `wasm`
     /// (`content`), so large components are not hashed twice.
+    /// Whether the cache holds an entry for the component whose SHA-256 is `content`, built
+    /// by an engine compatible with `engine` (whether [`CompileCache::load`] would read it
+    /// rather than compile).
+    pub(crate) fn holds(&self, engine: &Engine, content: &[u8]) -> bool {
+        self.dir
+            .as_ref()
+            .is_some_and(|dir| dir.join(entry_name(engine, content)).is_file())
+    }
+
     pub(crate) fn load_hashed(
         &self,
         engine: &Engine,

@@ -31,6 +31,9 @@ pub struct HttpComponent {
     /// Workers whose instances take several requests at once: a WASI 0.3 component with
     /// `reuse.max_concurrent` > 1.
     pub(crate) shared: Option<Shared>,
+    /// The component's bytes while it runs on the start-up engine, to load it onto the
+    /// pooled one once that is made ([`ComponentLoader`]); `None` on the pooled engine.
+    starter_wasm: Option<Arc<[u8]>>,
 }
 
 impl HttpComponent {
@@ -68,6 +71,12 @@ impl HttpComponent {
     pub fn in_flight(&self) -> usize {
         self.limits.max_concurrency as usize - self.permits.available_permits()
     }
+
+    /// Its bytes, if it runs on the start-up engine and is to be loaded again onto the pooled
+    /// one once that is made ([`ComponentLoader::wait_for_pool`]).
+    pub fn on_start_up_engine(&self) -> Option<&[u8]> {
+        self.starter_wasm.as_deref()
+    }
 }
 
 /// How a component was loaded, for the start-up report.
@@ -77,6 +86,9 @@ pub struct LoadReport {
     pub cache: CacheOutcome,
     /// Time spent compiling or reading the cache, linking and trying an instance.
     pub elapsed: Duration,
+    /// Whether it was loaded onto the start-up engine, to be moved onto the instance pool
+    /// once that is reserved ([`ComponentLoader`]).
+    pub start_up_engine: bool,
 }
 
 /// Loads components onto two engines: WASI 0.2 components onto one without the component
@@ -87,14 +99,25 @@ pub struct LoadReport {
 /// components does not pay for them (about 5 MB of resident memory, most of it the code that
 /// builds the 0.3 linker).
 ///
-/// The 0.2 engine is made on a thread of its own, started by [`ComponentLoader::new`]:
-/// reserving its instance pool takes a quarter of a server's start (one `mprotect` per fiber
-/// stack's guard page, 1.6 ms of 6.5 with 1,000 slots), and the manifest, the backends and the
-/// components' reading, hashing and parsing need no engine, so they run meanwhile. Only
-/// compiling or reading the compile cache waits for it.
+/// WASI 0.2 components start on one engine and serve on another. Reserving the instance
+/// pool takes a quarter of a server's start (one `mprotect` per fiber stack's guard page,
+/// 1.3–1.6 ms of 6 with 1,000 slots), and while it runs, the other threads' page faults wait
+/// for it (each `mprotect` holds the process's memory map lock), so it cannot be hidden
+/// behind the rest of the start. So a 0.2 component whose compiled code is in the compile
+/// cache is loaded onto a start-up engine without a pool ([`crate::new_engine_unpooled`],
+/// made on a thread of its own by [`ComponentLoader::new`]: instances mapped one at a time,
+/// as `wasmtime serve` does by default), and the server serves its first requests there.
+/// The pooled engine is made after that ([`ComponentLoader::wait_for_pool`]); the server
+/// then loads the components again from the same cache entries (the compiled code suits
+/// both engines) and switches to them as a live replacement does (`LiveApp::move_to_pool`).
+/// A component that must be compiled is compiled for the pooled engine, made then:
+/// compiling takes far longer than the pool.
 #[derive(Clone)]
 pub struct ComponentLoader {
+    /// The pooled engine, made when first needed.
     p2: Arc<Making<Side>>,
+    /// The start-up engine, begun by [`ComponentLoader::new`].
+    starter: Arc<Making<Side>>,
     p3: Arc<OnceLock<Side>>,
     settings: EngineSettings,
     cache: CompileCache,
@@ -106,15 +129,19 @@ pub struct ComponentLoader {
 #[derive(Clone)]
 pub struct Engines {
     p2: Arc<Making<Side>>,
+    starter: Arc<Making<Side>>,
     p3: Arc<OnceLock<Side>>,
 }
 
 impl Engines {
-    /// Advances every engine's epoch by one; the first call waits for the 0.2 engine to be
-    /// made.
+    /// Advances the epoch of every engine made so far by one.
     pub fn increment_epoch(&self) {
-        if let Ok(p2) = self.p2.get() {
-            p2.engine.increment_epoch();
+        for making in [&self.p2, &self.starter] {
+            if making.is_made()
+                && let Ok(side) = making.get()
+            {
+                side.engine.increment_epoch();
+            }
         }
         if let Some(p3) = self.p3.get() {
             p3.engine.increment_epoch();
@@ -122,44 +149,127 @@ impl Engines {
     }
 }
 
-/// A value being made on a thread of its own; [`Making::get`] waits for it.
+/// A value made on a thread of its own, from when [`Making::begin`] (or the first
+/// [`Making::get`]) asks for it; [`Making::get`] waits for it.
+///
+/// The waiters wait for the value, not for the thread: a thread's exit (mimalloc handing its
+/// pages back, with a TLB shootdown on every other CPU) takes a few tenths of a millisecond
+/// here that nobody needs to wait for.
 struct Making<T> {
-    made: OnceLock<Result<T, String>>,
-    thread: std::sync::Mutex<Option<std::thread::JoinHandle<Result<T, String>>>>,
+    name: &'static str,
+    made: Arc<Made<T>>,
+    make: std::sync::Mutex<Option<Make<T>>>,
 }
 
-impl<T: Send + 'static> Making<T> {
-    /// Starts `make` on a thread named `name`.
-    fn start(name: &str, make: impl FnOnce() -> Result<T, String> + Send + 'static) -> Self {
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(make)
-            .expect(
-                "spawning a thread at start-up only fails when the process is out of resources",
-            );
+type Make<T> = Box<dyn FnOnce() -> Result<T, String> + Send>;
+
+struct Made<T> {
+    value: OnceLock<Result<T, String>>,
+    done: std::sync::Mutex<bool>,
+    ready: std::sync::Condvar,
+}
+
+impl<T: Send + Sync + 'static> Making<T> {
+    /// `make`, to be run on a thread named `name` when first asked for.
+    fn later(
+        name: &'static str,
+        make: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Self {
         Self {
-            made: OnceLock::new(),
-            thread: std::sync::Mutex::new(Some(thread)),
+            name,
+            made: Arc::new(Made {
+                value: OnceLock::new(),
+                done: std::sync::Mutex::new(false),
+                ready: std::sync::Condvar::new(),
+            }),
+            make: std::sync::Mutex::new(Some(Box::new(make))),
         }
     }
 
-    /// The value, or why it could not be made, once it is; blocks until then.
-    fn get(&self) -> Result<&T, &str> {
-        self.made
-            .get_or_init(|| {
-                let thread = self
-                    .thread
+    /// `make`, begun now on a thread named `name`.
+    fn now(name: &'static str, make: impl FnOnce() -> Result<T, String> + Send + 'static) -> Self {
+        let making = Self::later(name, make);
+        making.begin();
+        making
+    }
+
+    /// Begins making it, unless that has begun.
+    fn begin(&self) {
+        self.begin_with(false);
+    }
+
+    /// Begins making it, unless that has begun, on a thread of the lowest CPU priority
+    /// (`nice` 19): work that requests being served should not wait for.
+    fn begin_in_background(&self) {
+        self.begin_with(true);
+    }
+
+    fn begin_with(&self, background: bool) {
+        let Some(make) = self
+            .make
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let made = self.made.clone();
+        std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(move || {
+                if background {
+                    lower_priority();
+                }
+                let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(make))
+                    .unwrap_or_else(|_| Err("the thread making it panicked".into()));
+                let _ = made.value.set(value);
+                *made
+                    .done
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()
-                    .expect("the thread is joined once, by the first caller");
-                thread
-                    .join()
-                    .unwrap_or_else(|_| Err("the thread making it panicked".into()))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+                made.ready.notify_all();
             })
+            .expect("spawning a thread only fails when the process is out of resources");
+    }
+
+    /// Whether [`Making::get`] would return without waiting (and without beginning it).
+    fn is_made(&self) -> bool {
+        self.made.value.get().is_some()
+    }
+
+    /// The value, or why it could not be made; begins making it if that has not begun, and
+    /// blocks until it is made.
+    fn get(&self) -> Result<&T, &str> {
+        if self.made.value.get().is_none() {
+            self.begin();
+            let mut done = self
+                .made
+                .done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while !*done {
+                done = self
+                    .made
+                    .ready
+                    .wait(done)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        }
+        self.made
+            .value
+            .get()
+            .expect("set before `done`")
             .as_ref()
             .map_err(String::as_str)
     }
+}
+
+/// Gives the calling thread the lowest CPU priority (`nice` 19; on Linux the nice value is
+/// per thread). Failure changes nothing but the priority, so it is ignored.
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: a system call with no pointers; `who = 0` names the calling thread.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
 }
 
 /// One engine, its linker and its instance pool.
@@ -203,21 +313,29 @@ impl ComponentLoader {
     /// The engine's own failures (an address space too small for the pool, say) come from
     /// the first load, or from [`ComponentLoader::engine_failure`].
     pub fn new(settings: &EngineSettings, cache: CompileCache) -> Self {
+        let reason = |e| match e {
+            LoadError::Engine(reason) => reason,
+            other => other.to_string(),
+        };
         let p2 = {
             let settings = settings.clone();
-            Making::start("tessera-engine", move || {
+            Making::later("tessera-pool", move || {
                 crate::new_engine(&settings)
                     .and_then(|engine| {
                         Side::new(engine, crate::host::add_to_linker, settings.max_instances)
                     })
-                    .map_err(|e| match e {
-                        LoadError::Engine(reason) => reason,
-                        other => other.to_string(),
-                    })
+                    .map_err(reason)
             })
         };
+        let max_instances = settings.max_instances;
+        let starter = Making::now("tessera-engine", move || {
+            crate::new_engine_unpooled()
+                .and_then(|engine| Side::new(engine, crate::host::add_to_linker, max_instances))
+                .map_err(reason)
+        });
         Self {
             p2: Arc::new(p2),
+            starter: Arc::new(starter),
             p3: Arc::default(),
             settings: settings.clone(),
             cache,
@@ -229,6 +347,7 @@ impl ComponentLoader {
     pub fn engines(&self) -> Engines {
         Engines {
             p2: self.p2.clone(),
+            starter: self.starter.clone(),
             p3: self.p3.clone(),
         }
     }
@@ -238,11 +357,43 @@ impl ComponentLoader {
         self.p2().err()
     }
 
+    /// Makes the pooled 0.2 engine, unless a load has, and waits for it; once it returns
+    /// `Ok`, every load goes onto it. Then the components
+    /// [`HttpComponent::on_start_up_engine`] names are to be loaded again.
+    pub async fn wait_for_pool(&self) -> Result<(), LoadError> {
+        self.p2.begin_in_background();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.p2().map(|_| ()))
+            .await
+            .expect("waiting for the engine does not panic")
+    }
+
     /// The 0.2 engine, once made.
     fn p2(&self) -> Result<&Side, LoadError> {
         self.p2
             .get()
             .map_err(|reason| LoadError::Engine(reason.to_string()))
+    }
+
+    /// The engine to load the 0.2 component whose SHA-256 is `content` onto, and whether it
+    /// is the start-up engine: the pooled engine once it is made; before that, or if it cannot
+    /// be made, the start-up engine when the compile cache holds the component; otherwise the
+    /// pooled engine, made now. (So whether a server whose pool cannot be reserved starts
+    /// depends only on its cache: it serves without the pool, and says so, when every
+    /// component is in the cache.)
+    fn p2_for(&self, content: &[u8]) -> Result<(&Side, bool), LoadError> {
+        if self.p2.is_made()
+            && let Ok(side) = self.p2.get()
+        {
+            return Ok((side, false));
+        }
+        if self.cache.dir().is_some()
+            && let Ok(starter) = self.starter.get()
+            && self.cache.holds(&starter.engine, content)
+        {
+            return Ok((starter, true));
+        }
+        Ok((self.p2()?, false))
     }
 
     /// The 0.3 engine, made on first use.
@@ -266,11 +417,7 @@ impl ComponentLoader {
         spec: &ComponentSpec,
         caps: Arc<Capabilities>,
     ) -> Result<(HttpComponent, LoadReport), LoadError> {
-        let path = spec.source.clone();
-        let wasm = tokio::fs::read(&path)
-            .await
-            .map_err(|source| LoadError::Read { path, source })?;
-        self.load_wasm(spec, wasm, &spec.source, caps).await
+        self.load_from(spec, None, &spec.source, caps).await
     }
 
     /// Loads one component from `wasm` instead of its `source` file (a replacement uploaded
@@ -282,15 +429,34 @@ impl ComponentLoader {
         origin: &Path,
         caps: Arc<Capabilities>,
     ) -> Result<(HttpComponent, LoadReport), LoadError> {
+        self.load_from(spec, Some(wasm), origin, caps).await
+    }
+
+    /// Loads `wasm`, or with `None` the file at `origin`, read on the same blocking thread as
+    /// the rest of the load (one hop less than `tokio::fs::read` at start-up).
+    async fn load_from(
+        &self,
+        spec: &ComponentSpec,
+        wasm: Option<Vec<u8>>,
+        origin: &Path,
+        caps: Arc<Capabilities>,
+    ) -> Result<(HttpComponent, LoadReport), LoadError> {
         let started = Instant::now();
         let this = self.clone();
         let path = origin.to_path_buf();
-        let (pre, cache, digest) = tokio::task::spawn_blocking(move || {
+        let (pre, cache, digest, starter_wasm) = tokio::task::spawn_blocking(move || {
+            let wasm = match wasm {
+                Some(wasm) => wasm,
+                None => std::fs::read(&path).map_err(|source| LoadError::Read {
+                    path: path.clone(),
+                    source,
+                })?,
+            };
             let content = Sha256::digest(&wasm);
             // The first 12 hex digits: enough to tell versions apart in logs and answers.
             let digest = crate::cache::hex(&content[..6]);
             this.prepare(&wasm, &content, &path)
-                .map(|(pre, cache)| (pre, cache, digest))
+                .map(|(pre, cache, starter)| (pre, cache, digest, starter.then(|| wasm.into())))
         })
         .await
         .expect("loading a component does not panic")?;
@@ -311,15 +477,15 @@ impl ComponentLoader {
             permits: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             queued: Arc::default(),
             digest: digest.into(),
+            starter_wasm,
         };
         self.try_instance(&component, origin).await?;
-        Ok((
-            component,
-            LoadReport {
-                cache,
-                elapsed: started.elapsed(),
-            },
-        ))
+        let report = LoadReport {
+            cache,
+            elapsed: started.elapsed(),
+            start_up_engine: component.starter_wasm.is_some(),
+        };
+        Ok((component, report))
     }
 
     fn prepare(
@@ -327,7 +493,7 @@ impl ComponentLoader {
         wasm: &[u8],
         content: &[u8],
         path: &Path,
-    ) -> Result<(Pre, CacheOutcome), LoadError> {
+    ) -> Result<(Pre, CacheOutcome, bool), LoadError> {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm {
                 path: path.to_path_buf(),
@@ -339,7 +505,11 @@ impl ComponentLoader {
             });
         }
         let p3 = exports_p3_handler(wasm);
-        let side = if p3 { self.p3()? } else { self.p2()? };
+        let (side, starter) = if p3 {
+            (self.p3()?, false)
+        } else {
+            self.p2_for(content)?
+        };
         let (component, cache) = self
             .cache
             .load_hashed(&side.engine, wasm, content)
@@ -377,7 +547,7 @@ impl ComponentLoader {
                 side.pool.clone(),
             )
         };
-        Ok((pre, cache))
+        Ok((pre, cache, starter))
     }
 
     /// Creates and drops one instance, so a memory cap too small for the component's initial
@@ -432,4 +602,63 @@ fn exports_p3_handler(wasm: &[u8]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Making;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn a_value_made_later_is_made_when_first_asked_for_and_once() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let making = Making::later("test", {
+            let ran = ran.clone();
+            move || {
+                assert!(!ran.swap(true, Ordering::SeqCst), "made twice");
+                Ok(7)
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!ran.load(Ordering::SeqCst), "made before it was asked for");
+        assert!(!making.is_made());
+        assert_eq!(making.get(), Ok(&7));
+        assert!(making.is_made());
+        making.begin();
+        assert_eq!(making.get(), Ok(&7));
+    }
+
+    #[test]
+    fn a_value_begun_now_is_made_without_being_asked_for() {
+        let making = Making::now("test", || Ok("made"));
+        for _ in 0..500 {
+            if making.is_made() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(making.is_made());
+        assert_eq!(making.get(), Ok(&"made"));
+    }
+
+    #[test]
+    fn a_failure_or_a_panic_is_the_reason_every_waiter_gets() {
+        let failing: Making<u32> = Making::now("test", || Err("no room".into()));
+        assert_eq!(failing.get(), Err("no room"));
+        let panicking: Arc<Making<u32>> = Arc::new(Making::later("test", || panic!("boom")));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let making = panicking.clone();
+                std::thread::spawn(move || making.get().copied().map_err(str::to_string))
+            })
+            .collect();
+        for waiter in waiters {
+            assert_eq!(
+                waiter.join().expect("a waiter"),
+                Err("the thread making it panicked".to_string())
+            );
+        }
+    }
 }

@@ -16,6 +16,7 @@ use tessera_manifest::{ComponentSpec, Manifest};
 use tessera_runtime::{CacheOutcome, Capabilities, ComponentLoader, LoadError};
 
 use crate::{App, Middleware};
+use tessera_runtime::HttpComponent;
 
 /// An [`App`] that can change while it serves.
 pub struct LiveApp {
@@ -152,15 +153,8 @@ impl LiveApp {
             id: id.to_string(),
             error,
         })?;
-        let old = self.current.load_full();
-        let previous = old
-            .components()
-            .get(id)
-            .map(|c| c.digest().to_string())
-            .unwrap_or_default();
         let digest = component.digest().to_string();
-        let app = old.with_component(&self.manifest, &self.middleware, Arc::new(component));
-        self.current.store(Arc::new(app));
+        let previous = self.swap_in(id, component);
         let replaced = Replaced {
             id: id.to_string(),
             digest,
@@ -180,5 +174,88 @@ impl LiveApp {
             }
         );
         Ok(replaced)
+    }
+
+    /// Publishes `component` as the version of `id` that new requests get; returns the
+    /// digest of the one it replaces.
+    fn swap_in(&self, id: &str, component: HttpComponent) -> String {
+        let old = self.current.load_full();
+        let previous = old
+            .components()
+            .get(id)
+            .map(|c| c.digest().to_string())
+            .unwrap_or_default();
+        let app = old.with_component(&self.manifest, &self.middleware, Arc::new(component));
+        self.current.store(Arc::new(app));
+        previous
+    }
+
+    /// Moves the components serving from the start-up engine (loaded before the instance
+    /// pool was made; see `ComponentLoader`) onto the pooled engine once it is made: each is
+    /// loaded again from the compile cache and switched to as a replacement is, so requests
+    /// already running finish on the start-up engine and new ones get the pool. Returns when
+    /// done. If the pool cannot be made, the components stay where they are, and an error
+    /// says so once.
+    pub async fn move_to_pool(&self, started: Instant) {
+        if let Err(error) = self.loader.wait_for_pool().await {
+            tracing::error!(
+                "{error}; serving on the start-up engine, which maps each instance's memory as \
+                 it is made, without the pool's limit on instances ({})",
+                error.fix()
+            );
+            return;
+        }
+        let ids: Vec<String> = self.current().components().keys().cloned().collect();
+        let mut moved = 0;
+        let mut stayed = 0;
+        for id in ids {
+            let _one_at_a_time = self.replacing.lock().await;
+            // Read under the lock: a replacement may have come first.
+            let Some(wasm) = self
+                .current()
+                .components()
+                .get(&id)
+                .and_then(|component| component.on_start_up_engine().map(<[u8]>::to_vec))
+            else {
+                continue;
+            };
+            let Some(spec) = self.manifest.components.get(&id) else {
+                continue;
+            };
+            let caps = self
+                .capabilities
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| Capabilities::none(&id));
+            let origin = format!("component \"{id}\" (moving onto the instance pool)");
+            match self
+                .loader
+                .load_wasm(spec, wasm, Path::new(&origin), caps)
+                .await
+            {
+                Ok((component, _)) => {
+                    self.swap_in(&id, component);
+                    moved += 1;
+                }
+                Err(error) => {
+                    stayed += 1;
+                    tracing::warn!(
+                        component = id,
+                        "stays on the start-up engine: loading it onto the instance pool failed: {error}"
+                    );
+                }
+            }
+        }
+        if moved + stayed > 0 {
+            tracing::info!(
+                "moved {moved} {} onto the instance pool, {} ms after the load began",
+                if moved == 1 {
+                    "component"
+                } else {
+                    "components"
+                },
+                started.elapsed().as_millis()
+            );
+        }
     }
 }

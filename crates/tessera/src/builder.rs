@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use opentelemetry_sdk::trace::SdkTracer;
 use tessera_manifest::{Diagnostic, Manifest, ManifestError, RuntimeConfig};
@@ -156,10 +157,11 @@ impl AppBuilder {
         self
     }
 
-    /// Starts making the WebAssembly engine now, on a thread of its own, instead of when
-    /// [`AppBuilder::build`] or [`AppBuilder::check`] begins. Reserving the engine's instance
-    /// pool is about a quarter of a server's start; a caller with start-up work of its own
-    /// (its logging, its Tokio runtime) lets it run meanwhile. Call it after
+    /// Starts making the WebAssembly start-up engine now, on a thread of its own, instead of
+    /// when [`AppBuilder::build`] or [`AppBuilder::check`] begins; a caller with start-up work
+    /// of its own (its logging, its Tokio runtime) lets it run meanwhile. (The engine with the
+    /// instance pool is made after the load, or during it for a component that must be
+    /// compiled: see `ComponentLoader` in `tessera-runtime`.) Call it after
     /// [`AppBuilder::max_instances`] and the cache settings: changing them afterwards drops
     /// the engine started here, and the load makes another. A clone of the builder does not
     /// share it: each app has an engine and an instance pool of its own.
@@ -227,7 +229,12 @@ impl AppBuilder {
     /// the cache) and links every component, makes one trial instance of each, and starts the
     /// epoch ticker that enforces deadlines for as long as the [`App`] or a service made from
     /// it lives. Every problem is reported at once, in [`Error::Invalid`].
+    ///
+    /// Components found in the compile cache may start serving on a start-up engine while the
+    /// instance pool is being reserved; a task on the current Tokio runtime moves them onto
+    /// the pool moments later (`ComponentLoader` in `tessera-runtime` says why and how).
     pub async fn build(self) -> Result<App, Error> {
+        let began = Instant::now();
         let (access_log, metrics) = (self.access_log, self.metrics.clone());
         let tracer = self.tracer.clone();
         let loaded = self.load(Purpose::Serve).await?;
@@ -246,6 +253,15 @@ impl AppBuilder {
         if let Some(metrics) = &metrics {
             metrics.watch(&live);
         }
+        let on_start_up_engine = live
+            .current()
+            .components()
+            .values()
+            .any(|component| component.on_start_up_engine().is_some());
+        if on_start_up_engine {
+            let live = live.clone();
+            tokio::spawn(async move { live.move_to_pool(began).await });
+        }
         Ok(App::new(live, loaded.runtime, loaded.ticker))
     }
 
@@ -254,6 +270,11 @@ impl AppBuilder {
     /// store is only probed, and pending SQL migrations are run and rolled back.
     pub async fn check(self) -> Result<Checked, Error> {
         let loaded = self.load(Purpose::Check).await?;
+        // Components in the compile cache may have loaded without the pooled engine: a check
+        // also says whether it can be made.
+        if let Some(failure) = loaded.loader.engine_failure() {
+            return Err(Error::Engine(failure));
+        }
         Ok(Checked {
             manifest: loaded.manifest,
         })
@@ -358,7 +379,15 @@ impl AppBuilder {
                 CacheOutcome::Compiled => "compiled and cached",
                 CacheOutcome::CompiledUncached => "compiled (not cached)",
             };
-            tracing::info!("component {id}: {how} in {} ms", report.elapsed.as_millis());
+            let engine = if report.start_up_engine {
+                " (onto the start-up engine until the instance pool is reserved)"
+            } else {
+                ""
+            };
+            tracing::info!(
+                "component {id}: {how} in {} ms{engine}",
+                report.elapsed.as_millis()
+            );
             if let Some(metrics) = &self.metrics {
                 metrics.loaded(&id, report.cache);
             }

@@ -195,7 +195,11 @@ impl Server {
             }
         });
         match addr_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Ok(addr)) => Self { child, addr, log },
+            Ok(Ok(addr)) => {
+                let server = Self { child, addr, log };
+                server.wait_for_the_pool();
+                server
+            }
             outcome => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -206,6 +210,34 @@ impl Server {
                 );
             }
         }
+    }
+
+    /// A server whose components are in the compile cache answers before its instance pool
+    /// is reserved, and moves them onto it moments later (`ComponentLoader` in
+    /// tessera-runtime). Tests get the server as it serves from then on, so that what they
+    /// measure (pool limits above all) does not depend on when their first request comes;
+    /// `tests/lifecycle.rs` tests the start-up engine itself.
+    fn wait_for_the_pool(&self) {
+        if !self
+            .log()
+            .contains("onto the start-up engine until the instance pool")
+        {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let log = self.log();
+            if log.contains("onto the instance pool,")
+                || log.contains("serving on the start-up engine")
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!(
+            "the components did not move onto the instance pool within 20 s:\n{}",
+            self.log()
+        );
     }
 
     /// The address the server listens on.
