@@ -186,13 +186,6 @@ impl<T: Send + Sync + 'static> Making<T> {
         }
     }
 
-    /// `make`, begun now on a thread named `name`.
-    fn now(name: &'static str, make: impl FnOnce() -> Result<T, String> + Send + 'static) -> Self {
-        let making = Self::later(name, make);
-        making.begin();
-        making
-    }
-
     /// Begins making it, unless that has begun.
     fn begin(&self) {
         self.begin_with(false);
@@ -328,11 +321,15 @@ impl ComponentLoader {
             })
         };
         let max_instances = settings.max_instances;
-        let starter = Making::now("tessera-engine", move || {
+        let starter = Making::later("tessera-engine", move || {
             crate::new_engine_unpooled()
                 .and_then(|engine| Side::new(engine, crate::host::add_to_linker, max_instances))
                 .map_err(reason)
         });
+        // Without a compile cache nothing can load onto it (see `p2_for`).
+        if cache.dir().is_some() {
+            starter.begin();
+        }
         Self {
             p2: Arc::new(p2),
             starter: Arc::new(starter),
@@ -632,7 +629,8 @@ mod tests {
 
     #[test]
     fn a_value_begun_now_is_made_without_being_asked_for() {
-        let making = Making::now("test", || Ok("made"));
+        let making = Making::later("test", || Ok("made"));
+        making.begin();
         for _ in 0..500 {
             if making.is_made() {
                 break;
@@ -645,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_failure_or_a_panic_is_the_reason_every_waiter_gets() {
-        let failing: Making<u32> = Making::now("test", || Err("no room".into()));
+        let failing: Making<u32> = Making::later("test", || Err("no room".into()));
         assert_eq!(failing.get(), Err("no room"));
         let panicking: Arc<Making<u32>> = Arc::new(Making::later("test", || panic!("boom")));
         let waiters: Vec<_> = (0..3)
