@@ -105,8 +105,9 @@ pub struct LoadReport {
 /// for it (each `mprotect` holds the process's memory map lock), so it cannot be hidden
 /// behind the rest of the start. So a 0.2 component whose compiled code is in the compile
 /// cache is loaded onto a start-up engine without a pool ([`crate::new_engine_unpooled`],
-/// made on a thread of its own by [`ComponentLoader::new`]: instances mapped one at a time,
-/// as `wasmtime serve` does by default), and the server serves its first requests there.
+/// made on a thread of its own by [`ComponentLoader::new`] when there is a compile cache:
+/// instances mapped one at a time, as `wasmtime serve` does by default), and the server
+/// serves its first requests there.
 /// The pooled engine is made after that ([`ComponentLoader::wait_for_pool`]); the server
 /// then loads the components again from the same cache entries (the compiled code suits
 /// both engines) and switches to them as a live replacement does (`LiveApp::move_to_pool`).

@@ -157,11 +157,12 @@ impl AppBuilder {
         self
     }
 
-    /// Starts making the WebAssembly start-up engine now, on a thread of its own, instead of
-    /// when [`AppBuilder::build`] or [`AppBuilder::check`] begins; a caller with start-up work
-    /// of its own (its logging, its Tokio runtime) lets it run meanwhile. (The engine with the
-    /// instance pool is made after the load, or during it for a component that must be
-    /// compiled: see `ComponentLoader` in `tessera-runtime`.) Call it after
+    /// Starts making the WebAssembly start-up engine now (when there is a compile cache), on a
+    /// thread of its own, instead of when [`AppBuilder::build`] or [`AppBuilder::check`]
+    /// begins; a caller with start-up work of its own (its logging, its Tokio runtime) lets it
+    /// run meanwhile. (The engine with the instance pool is made after the load, or during it
+    /// for a component that must be compiled: see `ComponentLoader` in `tessera-runtime`.)
+    /// Call it after
     /// [`AppBuilder::max_instances`] and the cache settings: changing them afterwards drops
     /// the engine started here, and the load makes another. A clone of the builder does not
     /// share it: each app has an engine and an instance pool of its own.
