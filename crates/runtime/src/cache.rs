@@ -64,8 +64,6 @@ impl CompileCache {
         self.load_hashed(engine, wasm, &Sha256::digest(wasm))
     }
 
-    /// [`CompileCache::load`] for a caller that already has the SHA-256 of `wasm`
-    /// (`content`), so large components are not hashed twice.
     /// Whether the cache holds an entry for the component whose SHA-256 is `content`, built
     /// by an engine compatible with `engine` (whether [`CompileCache::load`] would read it
     /// rather than compile).
@@ -75,6 +73,8 @@ impl CompileCache {
             .is_some_and(|dir| dir.join(entry_name(engine, content)).is_file())
     }
 
+    /// [`CompileCache::load`] for a caller that already has the SHA-256 of `wasm`
+    /// (`content`), so large components are not hashed twice.
     pub(crate) fn load_hashed(
         &self,
         engine: &Engine,

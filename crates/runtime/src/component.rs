@@ -166,7 +166,8 @@ type Make<T> = Box<dyn FnOnce() -> Result<T, String> + Send>;
 
 struct Made<T> {
     value: OnceLock<Result<T, String>>,
-    done: std::sync::Mutex<bool>,
+    /// Held while the value is set, so that a waiter cannot miss the notification.
+    lock: std::sync::Mutex<()>,
     ready: std::sync::Condvar,
 }
 
@@ -180,7 +181,7 @@ impl<T: Send + Sync + 'static> Making<T> {
             name,
             made: Arc::new(Made {
                 value: OnceLock::new(),
-                done: std::sync::Mutex::new(false),
+                lock: std::sync::Mutex::new(()),
                 ready: std::sync::Condvar::new(),
             }),
             make: std::sync::Mutex::new(Some(Box::new(make))),
@@ -216,11 +217,13 @@ impl<T: Send + Sync + 'static> Making<T> {
                 }
                 let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(make))
                     .unwrap_or_else(|_| Err("the thread making it panicked".into()));
-                let _ = made.value.set(value);
-                *made
-                    .done
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+                {
+                    let _held = made
+                        .lock
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = made.value.set(value);
+                }
                 made.ready.notify_all();
             })
             .expect("spawning a thread only fails when the process is out of resources");
@@ -236,23 +239,21 @@ impl<T: Send + Sync + 'static> Making<T> {
     fn get(&self) -> Result<&T, &str> {
         if self.made.value.get().is_none() {
             self.begin();
-            let mut done = self
+            let held = self
                 .made
-                .done
+                .lock
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            while !*done {
-                done = self
-                    .made
-                    .ready
-                    .wait(done)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
+            let _held = self
+                .made
+                .ready
+                .wait_while(held, |()| self.made.value.get().is_none())
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         self.made
             .value
             .get()
-            .expect("set before `done`")
+            .expect("waited for above")
             .as_ref()
             .map_err(String::as_str)
     }

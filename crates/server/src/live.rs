@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tessera_manifest::{ComponentSpec, Manifest};
-use tessera_runtime::{CacheOutcome, Capabilities, ComponentLoader, LoadError};
+use tessera_runtime::{CacheOutcome, Capabilities, ComponentLoader, HttpComponent, LoadError};
 
 use crate::{App, Middleware};
-use tessera_runtime::HttpComponent;
 
 /// An [`App`] that can change while it serves.
 pub struct LiveApp {
@@ -116,11 +115,7 @@ impl LiveApp {
             .get(id)
             .ok_or_else(|| ReplaceError::Unknown(id.to_string()))?;
         let started = Instant::now();
-        let caps = self
-            .capabilities
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| Capabilities::none(id));
+        let caps = self.capabilities_of(id);
         let _one_at_a_time = self.replacing.lock().await;
         let result = self.load_and_swap(id, spec, wasm, caps, started).await;
         if let Some(metrics) = &self.current.load().metrics {
@@ -176,6 +171,14 @@ impl LiveApp {
         Ok(replaced)
     }
 
+    /// What component `id` may reach (none, for a component without grants).
+    fn capabilities_of(&self, id: &str) -> Arc<Capabilities> {
+        self.capabilities
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| Capabilities::none(id))
+    }
+
     /// Publishes `component` as the version of `id` that new requests get; returns the
     /// digest of the one it replaces.
     fn swap_in(&self, id: &str, component: HttpComponent) -> String {
@@ -194,20 +197,29 @@ impl LiveApp {
     /// pool was made; see `ComponentLoader`) onto the pooled engine once it is made: each is
     /// loaded again from the compile cache and switched to as a replacement is, so requests
     /// already running finish on the start-up engine and new ones get the pool. Returns when
-    /// done. If the pool cannot be made, the components stay where they are, and an error
-    /// says so once.
+    /// done, at once if no component is on the start-up engine. If the pool cannot be made,
+    /// the components stay where they are, and an error says so once.
     pub async fn move_to_pool(&self, started: Instant) {
+        let ids: Vec<String> = self
+            .current()
+            .components()
+            .iter()
+            .filter(|(_, component)| component.on_start_up_engine().is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
         if let Err(error) = self.loader.wait_for_pool().await {
             tracing::error!(
                 "{error}; serving on the start-up engine, which maps each instance's memory as \
-                 it is made, without the pool's limit on instances ({})",
+                 it is made, without the pool's limit on instances, instead of moving onto the \
+                 instance pool ({})",
                 error.fix()
             );
             return;
         }
-        let ids: Vec<String> = self.current().components().keys().cloned().collect();
         let mut moved = 0;
-        let mut stayed = 0;
         for id in ids {
             let _one_at_a_time = self.replacing.lock().await;
             // Read under the lock: a replacement may have come first.
@@ -222,11 +234,7 @@ impl LiveApp {
             let Some(spec) = self.manifest.components.get(&id) else {
                 continue;
             };
-            let caps = self
-                .capabilities
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| Capabilities::none(&id));
+            let caps = self.capabilities_of(&id);
             let origin = format!("component \"{id}\" (moving onto the instance pool)");
             match self
                 .loader
@@ -237,25 +245,20 @@ impl LiveApp {
                     self.swap_in(&id, component);
                     moved += 1;
                 }
-                Err(error) => {
-                    stayed += 1;
-                    tracing::warn!(
-                        component = id,
-                        "stays on the start-up engine: loading it onto the instance pool failed: {error}"
-                    );
-                }
+                Err(error) => tracing::warn!(
+                    component = id,
+                    "stays on the start-up engine: loading it onto the pooled engine failed: {error}"
+                ),
             }
         }
-        if moved + stayed > 0 {
-            tracing::info!(
-                "moved {moved} {} onto the instance pool, {} ms after the load began",
-                if moved == 1 {
-                    "component"
-                } else {
-                    "components"
-                },
-                started.elapsed().as_millis()
-            );
-        }
+        tracing::info!(
+            "moved {moved} {} onto the instance pool, {} ms after the load began",
+            if moved == 1 {
+                "component"
+            } else {
+                "components"
+            },
+            started.elapsed().as_millis()
+        );
     }
 }

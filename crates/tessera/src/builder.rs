@@ -254,15 +254,10 @@ impl AppBuilder {
         if let Some(metrics) = &metrics {
             metrics.watch(&live);
         }
-        let on_start_up_engine = live
-            .current()
-            .components()
-            .values()
-            .any(|component| component.on_start_up_engine().is_some());
-        if on_start_up_engine {
+        tokio::spawn({
             let live = live.clone();
-            tokio::spawn(async move { live.move_to_pool(began).await });
-        }
+            async move { live.move_to_pool(began).await }
+        });
         Ok(App::new(live, loaded.runtime, loaded.ticker))
     }
 

@@ -218,26 +218,20 @@ impl Server {
     /// measure (pool limits above all) does not depend on when their first request comes;
     /// `tests/lifecycle.rs` tests the start-up engine itself.
     fn wait_for_the_pool(&self) {
-        if !self
+        // The move's last line says "moved N components onto the instance pool", or why they
+        // stay "instead of moving onto the instance pool".
+        if self
             .log()
             .contains("onto the start-up engine until the instance pool")
+            && self
+                .wait_for_log(&["onto the instance pool"], Duration::from_secs(20))
+                .is_none()
         {
-            return;
+            panic!(
+                "the components did not move onto the instance pool within 20 s:\n{}",
+                self.log()
+            );
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let log = self.log();
-            if log.contains("onto the instance pool,")
-                || log.contains("serving on the start-up engine")
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        panic!(
-            "the components did not move onto the instance pool within 20 s:\n{}",
-            self.log()
-        );
     }
 
     /// The address the server listens on.
