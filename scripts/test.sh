@@ -46,7 +46,7 @@ cargo clippy --all-targets --locked -- -D warnings
 # The study's pipeline test (crates/study/tests/pipeline.rs) runs the axum peer's binary, which
 # `cargo test` builds only as a test target: build it first (debug, seconds).
 cargo build --locked -q -p study-axum
-cargo test --locked
+cargo test --locked --no-fail-fast
 # rustdoc: every public item documented, no broken links (the doc examples ran with the tests).
 RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --locked -q
 # The Wasm guests (test guests and examples) are linted for their own target.

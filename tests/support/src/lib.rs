@@ -11,6 +11,7 @@ use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,8 @@ pub struct Server {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Set when the server's stderr is closed and every line of it is in `log`.
+    log_ended: Arc<AtomicBool>,
 }
 
 /// How to start a [`Server`].
@@ -175,9 +178,11 @@ impl Server {
         let mut child = command.spawn().expect("cannot start tessera");
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
+        let log_ended = Arc::new(AtomicBool::new(false));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         std::thread::spawn({
             let log = log.clone();
+            let log_ended = log_ended.clone();
             move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
@@ -192,11 +197,17 @@ impl Server {
                     log.push_str(&line);
                     log.push('\n');
                 }
+                log_ended.store(true, Ordering::Release);
             }
         });
         match addr_rx.recv_timeout(Duration::from_secs(120)) {
             Ok(Ok(addr)) => {
-                let server = Self { child, addr, log };
+                let server = Self {
+                    child,
+                    addr,
+                    log,
+                    log_ended,
+                };
                 server.wait_for_the_pool();
                 server
             }
@@ -282,11 +293,16 @@ impl Server {
         assert!(status.success(), "kill -{signal} failed");
     }
 
-    /// Waits up to `timeout` for the server to exit.
+    /// Waits up to `timeout` for the server to exit, and then for the last of its log to be
+    /// read (its lines reach [`Server::log`] through a pipe and a thread, after the exit).
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("cannot wait for tessera") {
+                let read_by = Instant::now() + Duration::from_secs(5);
+                while !self.log_ended.load(Ordering::Acquire) && Instant::now() < read_by {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return Some(status);
             }
             if Instant::now() > deadline {
