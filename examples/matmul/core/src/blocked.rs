@@ -108,8 +108,9 @@ fn pack_a(a: &[f64], k: usize, ic: usize, mc: usize, pc: usize, kc: usize, out: 
 /// every loop header, and Cranelift keeps the accumulators in memory across that check (its
 /// slow path is a call, which may clobber every vector register; Wasmtime issue 7244): the
 /// 8 accumulators are stored and reloaded once per trip. Two steps per trip halve that, and
-/// measured best (docs/performance.md, "Matrix multiplication"): with more, LLVM hoists the
-/// steps' loads to the top of the trip and Cranelift spills those too.
+/// measured best (docs/performance.md, "Matrix multiplication"): with more, Cranelift does
+/// all the trip's loads first (it places arithmetic just before its first use, the jump back
+/// to the loop header) and spills those too, even when the loads are volatile.
 const UNROLL: usize = 2;
 
 /// The `MR`×`NR` tile of sums over the panels' common depth: `tile[r][j] = Σ_p a[p][r] b[p][j]`.
