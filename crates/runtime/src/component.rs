@@ -108,7 +108,8 @@ pub struct LoadReport {
 /// made on a thread of its own by [`ComponentLoader::new`] when there is a compile cache:
 /// instances mapped one at a time, as `wasmtime serve` does by default), and the server
 /// serves its first requests there.
-/// The pooled engine is made after that ([`ComponentLoader::wait_for_pool`]); the server
+/// The pooled engine is made after that ([`ComponentLoader::wait_for_pool`], which
+/// `LiveApp::move_to_pool` calls 50 ms after the load, past the first answers); the server
 /// then loads the components again from the same cache entries (the compiled code suits
 /// both engines) and switches to them as a live replacement does (`LiveApp::move_to_pool`).
 /// A component that must be compiled is compiled for the pooled engine, made then:

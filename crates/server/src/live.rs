@@ -17,6 +17,14 @@ use tessera_runtime::{CacheOutcome, Capabilities, ComponentLoader, HttpComponent
 
 use crate::{App, Middleware};
 
+/// How long after a load the instance pool begins to be reserved, when the components were
+/// loaded onto the start-up engine. Reserving it maps and protects a thousand slots, and each
+/// change to the process's mappings stalls the page faults of the threads serving the first
+/// requests (on two cores, the first answer came 0.3–1 ms later when the pool began at once;
+/// docs/performance.md, "The pool after the first answer"). 50 ms is past the first answers
+/// of a replica that gets requests the moment it listens, and long before a readiness probe.
+const POOL_AFTER_START: Duration = Duration::from_millis(50);
+
 /// An [`App`] that can change while it serves.
 pub struct LiveApp {
     current: ArcSwap<App>,
@@ -194,7 +202,8 @@ impl LiveApp {
     }
 
     /// Moves the components serving from the start-up engine (loaded before the instance
-    /// pool was made; see `ComponentLoader`) onto the pooled engine once it is made: each is
+    /// pool was made; see `ComponentLoader`) onto the pooled engine, which it begins to make
+    /// 50 ms after the load (`POOL_AFTER_START`): each is
     /// loaded again from the compile cache and switched to as a replacement is, so requests
     /// already running finish on the start-up engine and new ones get the pool. Returns when
     /// done, at once if no component is on the start-up engine. If the pool cannot be made,
@@ -210,6 +219,7 @@ impl LiveApp {
         if ids.is_empty() {
             return;
         }
+        tokio::time::sleep(POOL_AFTER_START).await;
         if let Err(error) = self.loader.wait_for_pool().await {
             tracing::error!(
                 "{error}; serving on the start-up engine, which maps each instance's memory as \

@@ -231,9 +231,10 @@ impl AppBuilder {
     /// epoch ticker that enforces deadlines for as long as the [`App`] or a service made from
     /// it lives. Every problem is reported at once, in [`Error::Invalid`].
     ///
-    /// Components found in the compile cache may start serving on a start-up engine while the
-    /// instance pool is being reserved; a task on the current Tokio runtime moves them onto
-    /// the pool moments later (`ComponentLoader` in `tessera-runtime` says why and how).
+    /// Components found in the compile cache may start serving on a start-up engine before
+    /// the instance pool is reserved; a task on the current Tokio runtime begins reserving it
+    /// 50 ms later and then moves them onto it (`ComponentLoader` in `tessera-runtime` says
+    /// why and how).
     pub async fn build(self) -> Result<App, Error> {
         let began = Instant::now();
         let (access_log, metrics) = (self.access_log, self.metrics.clone());
