@@ -23,6 +23,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # The metrics tests (tests/observability.rs) lint the exposition with promtool and scrape the
 # server with a real Prometheus.
 command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
+# The idle-connection test (tests/abuse.rs) reads the listener's backlog with ss.
+command -v ss >/dev/null || missing+=(iproute2)
 # The cluster test (tests/cluster.rs) puts three servers behind nginx.
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -53,7 +53,7 @@ pub use middleware::Middleware;
 pub use rejection::Rejection;
 pub(crate) use rejection::Rejections;
 pub use router::Router;
-pub use serve::{ServeOptions, Server};
+pub use serve::{LISTEN_BACKLOG, ServeOptions, Server, listen};
 pub use service::{ClientAddr, Connection};
 pub use shutdown::{DEFAULT_GRACE, Shutdown};
 pub use tls::{Tls, TlsError};

@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::connections::{Admission, Spoken, first_bytes};
 use crate::{Connection, LiveApp, Shutdown, Tls};
@@ -82,6 +82,30 @@ impl Default for ServeOptions {
     }
 }
 
+/// Connections the kernel queues for the server to accept (`listen`'s backlog; Linux caps it
+/// at `net.core.somaxconn`, 4096 by default).
+///
+/// Tokio's and the standard library's `bind` ask for 128. When a burst of clients connects
+/// faster than the accept loop takes them, the queue overflows, and with SYN cookies on (the
+/// Linux default) a client whose handshake was dropped believes it is connected until it
+/// sends something: ten thousand idle connections opened in a loop left the server holding
+/// under half of them. 1024 is what mio asked for before it followed the standard library,
+/// and between nginx's 511 and Go's `somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a TCP listener on `addr` the way [`Server::bind`] does: address reuse on (a restart
+/// need not wait for the last connections' `TIME_WAIT`) and a backlog of [`LISTEN_BACKLOG`].
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A bound listener serving one [`LiveApp`].
 pub struct Server {
     app: Arc<LiveApp>,
@@ -93,7 +117,7 @@ impl Server {
     /// Binds `addr`. The app is fully loaded before this is called, so a bad manifest or
     /// component never gets as far as opening a port.
     pub async fn bind(app: Arc<LiveApp>, addr: SocketAddr) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr)?;
         Ok(Self {
             app,
             listener,

@@ -3,7 +3,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), tessera::Error> {
 //! let app = tessera::App::builder().manifest("tessera.toml").build().await?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let listener = tessera::listen(([127, 0, 0, 1], 3000).into())?;
 //! // What `tessera up` does: serve until SIGINT or SIGTERM, then drain for up to 30 s.
 //! app.serve(listener, tessera::Shutdown::on_signals()?).await;
 //! # Ok(()) }

@@ -6,7 +6,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), tessera::Error> {
 //! let app = tessera::App::builder().manifest("tessera.toml").build().await?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let listener = tessera::listen(([127, 0, 0, 1], 3000).into())?;
 //! app.serve(listener, tessera::Shutdown::on_signals()?).await;
 //! # Ok(()) }
 //! ```
@@ -38,8 +38,8 @@ pub use builder::{AppBuilder, Checked};
 pub use error::Error;
 pub use service::{AppService, Responding};
 pub use tessera_server::{
-    ClientAddr, Metrics, MetricsServer, ReplaceError, Replaced, ResponseBody, ServeOptions,
-    Shutdown, Tls, TlsError,
+    ClientAddr, LISTEN_BACKLOG, Metrics, MetricsServer, ReplaceError, Replaced, ResponseBody,
+    ServeOptions, Shutdown, Tls, TlsError, listen,
 };
 
 /// The crates underneath, for what this one does not wrap.

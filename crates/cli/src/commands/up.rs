@@ -10,7 +10,6 @@ use tessera::AppBuilder;
 use tessera_dev::Builder;
 use tessera_manifest::Handler;
 use tessera_server::{AdminServer, AdminToken, LiveApp, Metrics, MetricsServer, Shutdown, Tls};
-use tokio::net::TcpListener;
 
 use crate::args::UpArgs;
 use crate::commands::build;
@@ -59,7 +58,7 @@ pub async fn run(args: UpArgs, started: Option<AppBuilder>) -> anyhow::Result<Ex
     let state_dir = app.runtime_config().state_dir.clone();
     let live = app.live().clone();
     // Bound only now: a bad manifest or component never gets as far as opening a port.
-    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+    let listener = tessera_server::listen(args.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another server using it? pick another with --listen)",
             args.listen
