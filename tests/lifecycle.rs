@@ -87,26 +87,34 @@ async fn a_cache_filled_by_check_and_shipped_starts_a_new_process_without_compil
     assert_eq!(get(server.addr(), "/a/status?code=200").await.status, 200);
 }
 
-/// With its compile cache warm, a server does not wait for its instance pool: the components
-/// load onto a start-up engine without one and serve, and once the pool is reserved (after
-/// the load) they move onto it. A component compiled at start is compiled for the pool, made
-/// then (compiling twice would cost more than the pool).
+/// With its compile cache warm, a server does not wait for its instance pools: the components
+/// (two WASI 0.2 ones and a 0.3 one, which have engines of their own) load onto start-up
+/// engines without one and serve, and once the pools are reserved (after the load) they move
+/// onto them. A component compiled at start is compiled for the pool, made then (compiling
+/// twice would cost more than the pool).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_start_serves_before_its_pool_is_reserved_then_moves_onto_it() {
-    let app = app();
+    let app = AppDir::new(&format!(
+        "[[route]]\npath = \"/a/...\"\ncomponent = \"a\"\n\n\
+         [[route]]\npath = \"/b/...\"\ncomponent = \"b\"\n\n\
+         [[route]]\npath = \"/c/...\"\ncomponent = \"c\"\n\n{}\n{}\n{}",
+        component_section("a", "wasi_echo", ""),
+        component_section("b", "wstd-echo", ""),
+        component_section("c", "p3_echo", ""),
+    ));
     let cache = tempfile::tempdir().expect("tempdir");
     let options = || ServerOptions::default().cache_dir(cache.path());
     let cold = Server::start_with(TESSERA, &app.manifest(), options());
     assert_eq!(get(cold.addr(), "/a/status?code=200").await.status, 200);
     let log = cold.log();
-    assert_eq!(log.matches("compiled and cached in").count(), 2, "{log}");
+    assert_eq!(log.matches("compiled and cached in").count(), 3, "{log}");
     assert!(!log.contains("start-up engine"), "{log}");
     drop(cold);
 
     let warm = Server::start_with(TESSERA, &app.manifest(), options());
     assert!(
         warm.wait_for_log(
-            &["moved 2 components onto the instance pool"],
+            &["moved 3 components onto the instance pool"],
             Duration::from_secs(10)
         )
         .is_some(),
@@ -116,16 +124,16 @@ async fn a_warm_start_serves_before_its_pool_is_reserved_then_moves_onto_it() {
     let log = warm.log();
     assert_eq!(
         log.matches("loaded from the compile cache in").count(),
-        2,
+        3,
         "{log}"
     );
     assert_eq!(
         log.matches("onto the start-up engine until the instance pool is reserved")
             .count(),
-        2,
+        3,
         "{log}"
     );
-    for path in ["/a/status?code=200", "/b/status?code=200"] {
+    for path in ["/a/status?code=200", "/b/status?code=200", "/c/hello"] {
         assert_eq!(get(warm.addr(), path).await.status, 200, "{path}");
     }
 }

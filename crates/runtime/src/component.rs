@@ -2,7 +2,7 @@
 //! and try one instance, all before the server binds its port.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -99,13 +99,14 @@ pub struct LoadReport {
 /// components does not pay for them (about 5 MB of resident memory, most of it the code that
 /// builds the 0.3 linker).
 ///
-/// WASI 0.2 components start on one engine and serve on another. Reserving the instance
+/// Components start on one engine and serve on another. Reserving the instance
 /// pool takes a quarter of a server's start (one `mprotect` per fiber stack's guard page,
 /// 1.3–1.6 ms of 6 with 1,000 slots), and while it runs, the other threads' page faults wait
 /// for it (each `mprotect` holds the process's memory map lock), so it cannot be hidden
-/// behind the rest of the start. So a 0.2 component whose compiled code is in the compile
-/// cache is loaded onto a start-up engine without a pool ([`crate::new_engine_unpooled`],
-/// made on a thread of its own by [`ComponentLoader::new`] when there is a compile cache:
+/// behind the rest of the start. So a component whose compiled code is in the compile
+/// cache is loaded onto a start-up engine without a pool ([`crate::new_engine_unpooled`] for
+/// 0.2, made on a thread of its own by [`ComponentLoader::new`] when there is a compile cache;
+/// [`crate::new_engine_unpooled_p3`] for 0.3, made when the first 0.3 component loads:
 /// instances mapped one at a time, as `wasmtime serve` does by default), and the server
 /// serves its first requests there.
 /// The pooled engine is made after that ([`ComponentLoader::wait_for_pool`], which
@@ -116,38 +117,108 @@ pub struct LoadReport {
 /// compiling takes far longer than the pool.
 #[derive(Clone)]
 pub struct ComponentLoader {
-    /// The pooled engine, made when first needed.
-    p2: Arc<Making<Side>>,
-    /// The start-up engine, begun by [`ComponentLoader::new`].
-    starter: Arc<Making<Side>>,
-    p3: Arc<OnceLock<Side>>,
-    settings: EngineSettings,
+    /// The WASI 0.2 engines; the start-up one begun by [`ComponentLoader::new`] when there is
+    /// a compile cache.
+    p2: Pair,
+    /// The WASI 0.3 engines, made when the first 0.3 component loads.
+    p3: Pair,
     cache: CompileCache,
     trial: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// The engines a [`ComponentLoader`] loads onto, for the epoch ticker: the 0.2 engine, and the
-/// 0.3 engine once it exists.
+/// The engines a [`ComponentLoader`] loads onto, for the epoch ticker: those of the 0.2 and
+/// 0.3 engines that exist.
 #[derive(Clone)]
 pub struct Engines {
-    p2: Arc<Making<Side>>,
-    starter: Arc<Making<Side>>,
-    p3: Arc<OnceLock<Side>>,
+    pairs: [Pair; 2],
 }
 
 impl Engines {
     /// Advances the epoch of every engine made so far by one.
     pub fn increment_epoch(&self) {
-        for making in [&self.p2, &self.starter] {
-            if making.is_made()
-                && let Ok(side) = making.get()
-            {
-                side.engine.increment_epoch();
+        for pair in &self.pairs {
+            for making in [&pair.pooled, &pair.starter] {
+                if making.is_made()
+                    && let Ok(side) = making.get()
+                {
+                    side.engine.increment_epoch();
+                }
             }
         }
-        if let Some(p3) = self.p3.get() {
-            p3.engine.increment_epoch();
+    }
+}
+
+/// One kind's engines (WASI 0.2 or 0.3): the one with the instance pool, and the start-up
+/// engine that serves components from the compile cache until the pool is made.
+#[derive(Clone)]
+struct Pair {
+    pooled: Arc<Making<Side>>,
+    starter: Arc<Making<Side>>,
+    /// Whether a component was loaded onto the start-up engine, and so is to move.
+    started: Arc<AtomicBool>,
+}
+
+impl Pair {
+    /// `names`: the threads that make the pooled and the start-up engine.
+    fn new(
+        names: [&'static str; 2],
+        settings: &EngineSettings,
+        pooled: fn(&EngineSettings) -> Result<Engine, LoadError>,
+        unpooled: fn() -> Result<Engine, LoadError>,
+        add: fn(&mut Linker<Host>) -> wasmtime::Result<()>,
+    ) -> Self {
+        let reason = |e| match e {
+            LoadError::Engine(reason) => reason,
+            other => other.to_string(),
+        };
+        let max_instances = settings.max_instances;
+        let settings = settings.clone();
+        Self {
+            pooled: Arc::new(Making::later(names[0], move || {
+                pooled(&settings)
+                    .and_then(|engine| Side::new(engine, add, settings.max_instances))
+                    .map_err(reason)
+            })),
+            starter: Arc::new(Making::later(names[1], move || {
+                unpooled()
+                    .and_then(|engine| Side::new(engine, add, max_instances))
+                    .map_err(reason)
+            })),
+            started: Arc::default(),
         }
+    }
+
+    /// The pooled engine; makes it now, unless that has begun, and waits for it.
+    fn pooled(&self) -> Result<&Side, LoadError> {
+        self.pooled
+            .get()
+            .map_err(|reason| LoadError::Engine(reason.to_string()))
+    }
+
+    /// The engine to load the component whose SHA-256 is `content` onto, and whether it is
+    /// the start-up engine: the pooled engine once it is made; before that, or if it cannot
+    /// be made, the start-up engine when the compile cache holds the component; otherwise the
+    /// pooled engine, made now. (So whether a server whose pool cannot be reserved starts
+    /// depends only on its cache: it serves without the pool, and says so, when every
+    /// component is in the cache.)
+    fn for_content(
+        &self,
+        cache: &CompileCache,
+        content: &[u8],
+    ) -> Result<(&Side, bool), LoadError> {
+        if self.pooled.is_made()
+            && let Ok(side) = self.pooled.get()
+        {
+            return Ok((side, false));
+        }
+        if cache.dir().is_some()
+            && let Ok(starter) = self.starter.get()
+            && cache.holds(&starter.engine, content)
+        {
+            self.started.store(true, Ordering::Release);
+            return Ok((starter, true));
+        }
+        Ok((self.pooled()?, false))
     }
 }
 
@@ -309,35 +380,28 @@ impl ComponentLoader {
     /// The engine's own failures (an address space too small for the pool, say) come from
     /// the first load, or from [`ComponentLoader::engine_failure`].
     pub fn new(settings: &EngineSettings, cache: CompileCache) -> Self {
-        let reason = |e| match e {
-            LoadError::Engine(reason) => reason,
-            other => other.to_string(),
-        };
-        let p2 = {
-            let settings = settings.clone();
-            Making::later("tessera-pool", move || {
-                crate::new_engine(&settings)
-                    .and_then(|engine| {
-                        Side::new(engine, crate::host::add_to_linker, settings.max_instances)
-                    })
-                    .map_err(reason)
-            })
-        };
-        let max_instances = settings.max_instances;
-        let starter = Making::later("tessera-engine", move || {
-            crate::new_engine_unpooled()
-                .and_then(|engine| Side::new(engine, crate::host::add_to_linker, max_instances))
-                .map_err(reason)
-        });
-        // Without a compile cache nothing can load onto it (see `p2_for`).
+        let p2 = Pair::new(
+            ["tessera-pool", "tessera-engine"],
+            settings,
+            crate::new_engine,
+            crate::new_engine_unpooled,
+            crate::host::add_to_linker,
+        );
+        let p3 = Pair::new(
+            ["tessera-pool-p3", "tessera-engine-p3"],
+            settings,
+            crate::new_engine_p3,
+            crate::new_engine_unpooled_p3,
+            crate::host::add_to_linker_p3,
+        );
+        // Without a compile cache nothing can load onto it (see `Pair::for_content`). The 0.3
+        // one is made when a 0.3 component first loads: most apps have none.
         if cache.dir().is_some() {
-            starter.begin();
+            p2.starter.begin();
         }
         Self {
-            p2: Arc::new(p2),
-            starter: Arc::new(starter),
-            p3: Arc::default(),
-            settings: settings.clone(),
+            p2,
+            p3,
             cache,
             trial: Arc::default(),
         }
@@ -346,68 +410,41 @@ impl ComponentLoader {
     /// The engines components are loaded onto (for the epoch ticker).
     pub fn engines(&self) -> Engines {
         Engines {
-            p2: self.p2.clone(),
-            starter: self.starter.clone(),
-            p3: self.p3.clone(),
+            pairs: [self.p2.clone(), self.p3.clone()],
         }
     }
 
-    /// Why the 0.2 engine could not be made, if it could not; waits until it is.
+    /// Why a pooled engine could not be made, if one could not; waits until they are: the
+    /// 0.2 one always (`tessera check` says whether the server could reserve its pool), the
+    /// 0.3 one when a 0.3 component was loaded without it.
     pub fn engine_failure(&self) -> Option<LoadError> {
-        self.p2().err()
+        if let Err(error) = self.p2.pooled() {
+            return Some(error);
+        }
+        if self.p3.started.load(Ordering::Acquire) {
+            return self.p3.pooled().err();
+        }
+        None
     }
 
-    /// Makes the pooled 0.2 engine, unless a load has, and waits for it; once it returns
-    /// `Ok`, every load goes onto it. Then the components
-    /// [`HttpComponent::on_start_up_engine`] names are to be loaded again.
+    /// Makes the pooled engines that components were loaded onto start-up engines in place
+    /// of, unless a load has, in the background, and waits for them; once it returns `Ok`,
+    /// every load goes onto them. Then the components [`HttpComponent::on_start_up_engine`]
+    /// names are to be loaded again.
     pub async fn wait_for_pool(&self) -> Result<(), LoadError> {
-        self.p2.begin_in_background();
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.p2().map(|_| ()))
-            .await
-            .expect("waiting for the engine does not panic")
-    }
-
-    /// The 0.2 engine, once made.
-    fn p2(&self) -> Result<&Side, LoadError> {
-        self.p2
-            .get()
-            .map_err(|reason| LoadError::Engine(reason.to_string()))
-    }
-
-    /// The engine to load the 0.2 component whose SHA-256 is `content` onto, and whether it
-    /// is the start-up engine: the pooled engine once it is made; before that, or if it cannot
-    /// be made, the start-up engine when the compile cache holds the component; otherwise the
-    /// pooled engine, made now. (So whether a server whose pool cannot be reserved starts
-    /// depends only on its cache: it serves without the pool, and says so, when every
-    /// component is in the cache.)
-    fn p2_for(&self, content: &[u8]) -> Result<(&Side, bool), LoadError> {
-        if self.p2.is_made()
-            && let Ok(side) = self.p2.get()
-        {
-            return Ok((side, false));
+        let pairs: Vec<Pair> = [&self.p2, &self.p3]
+            .into_iter()
+            .filter(|pair| pair.started.load(Ordering::Acquire))
+            .cloned()
+            .collect();
+        for pair in &pairs {
+            pair.pooled.begin_in_background();
         }
-        if self.cache.dir().is_some()
-            && let Ok(starter) = self.starter.get()
-            && self.cache.holds(&starter.engine, content)
-        {
-            return Ok((starter, true));
-        }
-        Ok((self.p2()?, false))
-    }
-
-    /// The 0.3 engine, made on first use.
-    fn p3(&self) -> Result<&Side, LoadError> {
-        if let Some(side) = self.p3.get() {
-            return Ok(side);
-        }
-        let side = Side::new(
-            crate::new_engine_p3(&self.settings)?,
-            crate::host::add_to_linker_p3,
-            self.settings.max_instances,
-        )?;
-        // Two first 0.3 components loading at once may both make one; the first kept wins.
-        Ok(self.p3.get_or_init(|| side))
+        tokio::task::spawn_blocking(move || {
+            pairs.iter().try_for_each(|pair| pair.pooled().map(|_| ()))
+        })
+        .await
+        .expect("waiting for the engine does not panic")
     }
 
     /// Loads one component from its `source` file. Compilation runs on a blocking thread;
@@ -505,11 +542,8 @@ impl ComponentLoader {
             });
         }
         let p3 = exports_p3_handler(wasm);
-        let (side, starter) = if p3 {
-            (self.p3()?, false)
-        } else {
-            self.p2_for(content)?
-        };
+        let pair = if p3 { &self.p3 } else { &self.p2 };
+        let (side, starter) = pair.for_content(&self.cache, content)?;
         let (component, cache) = self
             .cache
             .load_hashed(&side.engine, wasm, content)

@@ -68,7 +68,17 @@ pub fn new_engine_p3(settings: &EngineSettings) -> Result<Engine, LoadError> {
 /// between the two, so a server serves its first requests on this one while the pooled
 /// engine is made (`ComponentLoader`).
 pub fn new_engine_unpooled() -> Result<Engine, LoadError> {
-    let mut config = config(false);
+    unpooled(false)
+}
+
+/// Builds the start-up engine for WASI 0.3 components: [`new_engine_p3`]'s configuration
+/// without the instance pool, as [`new_engine_unpooled`] is for 0.2.
+pub fn new_engine_unpooled_p3() -> Result<Engine, LoadError> {
+    unpooled(true)
+}
+
+fn unpooled(concurrency: bool) -> Result<Engine, LoadError> {
+    let mut config = config(concurrency);
     config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
     Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
 }

@@ -43,7 +43,10 @@ pub use capabilities::{
     BackendError, BackendFailure, Backends, Call, CallObserver, Capabilities, Purpose, StoreKind,
 };
 pub use component::{ComponentLoader, Engines, HttpComponent, LoadReport};
-pub use engine::{EngineSettings, EpochTicker, new_engine, new_engine_p3, new_engine_unpooled};
+pub use engine::{
+    EngineSettings, EpochTicker, new_engine, new_engine_p3, new_engine_unpooled,
+    new_engine_unpooled_p3,
+};
 pub use error::{InvokeError, LoadError};
 pub use host::{Host, NEXT_AUTHORITY, instances_alive};
 pub use invoke::{BodyError, GuestBody, Next};
