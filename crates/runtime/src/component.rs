@@ -427,10 +427,10 @@ impl ComponentLoader {
         None
     }
 
-    /// Makes the pooled engines that components were loaded onto start-up engines in place
-    /// of, unless a load has, in the background, and waits for them; once it returns `Ok`,
-    /// every load goes onto them. Then the components [`HttpComponent::on_start_up_engine`]
-    /// names are to be loaded again.
+    /// Makes, in the background, the pooled engine of each kind (0.2, 0.3) that has
+    /// components on its start-up engine, unless a load has made it, and waits for them; once
+    /// it returns `Ok`, every load goes onto them. Then the components
+    /// [`HttpComponent::on_start_up_engine`] names are to be loaded again.
     pub async fn wait_for_pool(&self) -> Result<(), LoadError> {
         let pairs: Vec<Pair> = [&self.p2, &self.p3]
             .into_iter()
