@@ -36,13 +36,16 @@ ws_tuned_flags=-Opooling-table-keep-resident=65536,pooling-memory-keep-resident=
 
 # The hello component every server runs, built for wasm32-wasip2, and Tessera's manifest for
 # it: examples/hello, or with BENCH_HELLO=lean the same response from bench/lean-hello, a
-# component without std (docs/performance.md, "Do std's imports matter?").
+# component without std (docs/performance.md, "Do std's imports matter?"), or with
+# BENCH_HELLO=p3 from bench/p3-hello, the same hello on WASI 0.3.
 case ${BENCH_HELLO:-examples} in
   examples) hello_wasm=target/wasm/wasm32-wasip2/release/hello.wasm hello_manifest=examples/hello/tessera.toml
     hello_build=(-p hello) ;;
   lean) hello_wasm=target/wasm/wasm32-wasip2/release/lean_hello.wasm hello_manifest=bench/lean-hello/tessera.toml
     hello_build=(--manifest-path bench/lean-hello/Cargo.toml --locked) ;;
-  *) echo "BENCH_HELLO is 'examples' (the default) or 'lean', not '$BENCH_HELLO'"; exit 1 ;;
+  p3) hello_wasm=target/wasm/wasm32-wasip2/release/p3_hello.wasm hello_manifest=bench/p3-hello/tessera.toml
+    hello_build=(-p p3-hello) ;;
+  *) echo "BENCH_HELLO is 'examples' (the default), 'lean' or 'p3', not '$BENCH_HELLO'"; exit 1 ;;
 esac
 build_hello() {
   rustup target add wasm32-wasip2 >/dev/null 2>&1 || true

@@ -4,6 +4,7 @@
 # examples/hello, in one run, servers taking turns.
 #
 #   bench/start.sh [RUNS [ROUNDS]]     (defaults 20 and 3; about a minute)
+#   BENCH_HELLO=p3 bench/start.sh      the same hello as a WASI 0.3 component (bench/p3-hello)
 #
 # Each round times RUNS starts of each server with tests/support's first-answer (a GET every
 # 100 µs from the moment the process is spawned; one untimed start first). Prints the median
