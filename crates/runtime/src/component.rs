@@ -136,14 +136,13 @@ pub struct Engines {
 impl Engines {
     /// Advances the epoch of every engine made so far by one.
     pub fn increment_epoch(&self) {
-        for pair in &self.pairs {
-            for making in [&pair.pooled, &pair.starter] {
-                if making.is_made()
-                    && let Ok(side) = making.get()
-                {
-                    side.engine.increment_epoch();
-                }
-            }
+        let made = self
+            .pairs
+            .iter()
+            .flat_map(|pair| [&pair.pooled, &pair.starter])
+            .filter_map(|making| making.made());
+        for side in made {
+            side.engine.increment_epoch();
         }
     }
 }
@@ -206,9 +205,7 @@ impl Pair {
         cache: &CompileCache,
         content: &[u8],
     ) -> Result<(&Side, bool), LoadError> {
-        if self.pooled.is_made()
-            && let Ok(side) = self.pooled.get()
-        {
+        if let Some(side) = self.pooled.made() {
             return Ok((side, false));
         }
         if cache.dir().is_some()
@@ -302,8 +299,14 @@ impl<T: Send + Sync + 'static> Making<T> {
     }
 
     /// Whether [`Making::get`] would return without waiting (and without beginning it).
+    #[cfg(test)]
     fn is_made(&self) -> bool {
         self.made.value.get().is_some()
+    }
+
+    /// The value if it has been made, and made without failing; never waits or begins it.
+    fn made(&self) -> Option<&T> {
+        self.made.value.get()?.as_ref().ok()
     }
 
     /// The value, or why it could not be made; begins making it if that has not begun, and
